@@ -1,0 +1,360 @@
+"""The dialer core: one entry point, `Dialer.handle(event) -> list[Command]`.
+
+The engine owns the campaigns (hopper, pacer, figures), the calls and the agents. It
+does no IO and reads no clock: every event says when it happened, and timers (wrap-up,
+end-of-call grace, watchdogs) advance on `Tick`. The asyncio service and the virtual-time
+simulator drive the same engine, so what is tested here is what runs in production.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from . import commands as cmd
+from . import events as ev
+from .agents import BUSY_STATES, Agent, AgentState
+from .calls import IN_FLIGHT, PRE_ANSWER, WAITING_FOR_AGENT, Call, CallState
+from .hopper import Hopper
+from .model import CallRecord, CampaignConfig, Outcome
+from .pacing import Pacer, PacingView, make_pacer
+from .stats import CampaignStats, is_live_answer
+
+# A call not answered this long after its Originate timeout is declared lost: the PBX
+# forgot it or we missed its end (a dropped link). Answered calls get a generous cap.
+UNANSWERED_SLACK_S = 30.0
+MAX_CALL_S = 4 * 3600.0
+_RECENTLY_ENDED = 50_000
+
+
+@dataclass(slots=True)
+class Campaign:
+    config: CampaignConfig
+    hopper: Hopper
+    pacer: Pacer
+    stats: CampaignStats
+    draining: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignSnapshot:
+    name: str
+    pacer: str
+    agents: dict[str, int]
+    calls: dict[str, int]
+    leads_pending: int
+    leads_exhausted: int
+    draining: bool
+    stats: CampaignStats
+    dial_ratio: float
+    occupancy: float
+    talk_wrap_s: float
+    available_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class DialerSnapshot:
+    at: float
+    campaigns: tuple[CampaignSnapshot, ...]
+    agents: dict[str, int]
+    calls_in_flight: int
+    pbx_up: bool
+    backpressure: bool
+    unknown_events: int
+    late_events: int
+    agent_conflicts: int
+
+
+class Dialer:
+    def __init__(self, campaigns: list[CampaignConfig], *, run_id: str,
+                 abandon_target: float = 0.03, pacers: dict[str, Pacer] | None = None) -> None:
+        if not campaigns:
+            raise ValueError("at least one campaign is required")
+        if not run_id or not all(c.isalnum() or c in "-_" for c in run_id):
+            raise ValueError("run_id must be a non-empty string of letters, digits, '-' or '_'")
+        self.run_id = run_id
+        self.abandon_target = abandon_target
+        self.campaigns: dict[str, Campaign] = {}
+        for c in campaigns:
+            if c.name in self.campaigns:
+                raise ValueError(f"campaign {c.name!r} configured twice")
+            pacer = (pacers or {}).get(c.name) or make_pacer(c.pacer)
+            self.campaigns[c.name] = Campaign(c, Hopper(c.retry), pacer, CampaignStats())
+        self.calls: dict[str, Call] = {}
+        self.agents: dict[str, Agent] = {}
+        self._ended: OrderedDict[str, None] = OrderedDict()
+        self._seq = 0
+        self.now = 0.0
+        self.pbx_up = True
+        self.backpressure = False
+        self.unknown_events = 0
+        self.late_events = 0
+        self.agent_conflicts = 0
+
+    # --- the entry point ------------------------------------------------------------
+
+    def handle(self, event: ev.Event) -> list[cmd.Command]:
+        if event.at > self.now:
+            self.now = event.at
+        out: list[cmd.Command] = []
+        match event:
+            case ev.Tick():
+                self._tick(event.at, out)
+            case ev.CallEvent():
+                self._call_event(event, out)
+            case ev.AgentEvent():
+                self._agent_event(event)
+            case ev.LeadsAdded():
+                camp = self._campaign(event.campaign)
+                for lead in event.leads:
+                    camp.hopper.add(lead, event.at)
+            case ev.Drain():
+                for c in self.campaigns.values():
+                    if event.campaign in (None, c.config.name):
+                        c.draining = True
+            case ev.PbxLinkChanged():
+                self.pbx_up = event.up
+            case ev.OutboxBackpressure():
+                self.backpressure = event.engaged
+            case _:
+                raise TypeError(f"not a dialer event: {event!r}")
+        return out
+
+    def _campaign(self, name: str) -> Campaign:
+        try:
+            return self.campaigns[name]
+        except KeyError:
+            raise ValueError(f"unknown campaign {name!r}") from None
+
+    # --- time -------------------------------------------------------------------------
+
+    def _tick(self, now: float, out: list[cmd.Command]) -> None:
+        for agent in self.agents.values():
+            agent.tick(now)
+        for call in list(self.calls.values()):
+            self._watchdog(call, now, out)
+            if call.ready_to_close(now):
+                self._close(call, now, out)
+        if self.pbx_up and not self.backpressure:
+            for camp in self.campaigns.values():
+                if not camp.draining:
+                    self._pace(camp, now, out)
+
+    def _watchdog(self, call: Call, now: float, out: list[cmd.Command]) -> None:
+        r = call.record
+        if not call.is_live or r.originate_at is None:
+            return
+        age = now - r.originate_at
+        limit = (call_timeout := self.campaigns[r.campaign].config.originate_timeout_s) + UNANSWERED_SLACK_S
+        if (call.state in PRE_ANSWER and age > limit) or age > MAX_CALL_S + call_timeout:
+            call.apply(ev.CallVanished(at=now, call_id=r.call_id, reason="watchdog"))
+
+    # --- pacing -------------------------------------------------------------------------
+
+    def pacing_view(self, camp: Campaign, now: float) -> PacingView:
+        cfg = camp.config
+        counts = {s: 0 for s in AgentState}
+        talk_elapsed: list[float] = []
+        for a in self.agents.values():
+            if cfg.queue in a.queues:
+                counts[a.state] += 1
+                if a.state is AgentState.ON_CALL:
+                    talk_elapsed.append(now - a.since)
+        dialing = answered = waiting = live = 0
+        dialing_elapsed: list[float] = []
+        for c in self.calls.values():
+            if c.record.campaign != cfg.name or not c.is_live:
+                continue
+            live += 1
+            if c.state in PRE_ANSWER:
+                dialing += 1
+                if c.record.originate_at is not None:
+                    dialing_elapsed.append(now - c.record.originate_at)
+            elif c.state is CallState.ANSWERED:
+                answered += 1
+            elif c.state in WAITING_FOR_AGENT:
+                waiting += 1
+        return PacingView(
+            at=now, campaign=cfg.name,
+            agents_logged_in=counts[AgentState.READY] + sum(counts[s] for s in BUSY_STATES),
+            agents_ready=counts[AgentState.READY], agents_ringing=counts[AgentState.RINGING],
+            agents_on_call=counts[AgentState.ON_CALL], agents_wrap_up=counts[AgentState.WRAP_UP],
+            calls_dialing=dialing, calls_answered=answered, calls_waiting=waiting,
+            lines_free=max(0, cfg.max_lines - live), abandon_target=self.abandon_target,
+            talk_elapsed_s=tuple(talk_elapsed), dialing_elapsed_s=tuple(dialing_elapsed),
+        )
+
+    def _pace(self, camp: Campaign, now: float, out: list[cmd.Command]) -> None:
+        if not camp.hopper.has_due(now):
+            return
+        view = self.pacing_view(camp, now)
+        n = max(0, min(int(camp.pacer.calls_to_place(view)), view.lines_free))
+        camp.stats.pacing_decisions += 1
+        camp.stats.last_decision = n
+        cfg = camp.config
+        for _ in range(n):
+            popped = camp.hopper.pop(now)
+            if popped is None:
+                break
+            lead, attempt_no = popped
+            self._seq += 1
+            call_id = f"{self.run_id}-{self._seq:06d}"
+            record = CallRecord(call_id=call_id, campaign=cfg.name, lead=lead,
+                                attempt_no=attempt_no, created_at=now)
+            self.calls[call_id] = Call(record, amd=cfg.amd, abandon_after_s=cfg.abandon_after_s)
+            camp.stats.reserved += 1
+            out.append(cmd.ReserveAttempt(call_id=call_id, campaign=cfg.name, lead=lead,
+                                          attempt_no=attempt_no, caller_id=cfg.caller_id, at=now))
+
+    def _originate(self, call: Call, out: list[cmd.Command]) -> None:
+        r = call.record
+        camp = self.campaigns[r.campaign]
+        cfg = camp.config
+        camp.stats.placed += 1
+        variables = (
+            ("DIALER_CALL_ID", r.call_id), ("DIALER_CAMPAIGN", cfg.name),
+            ("DIALER_QUEUE", cfg.queue), ("DIALER_ABANDON_S", f"{cfg.abandon_after_s:g}"),
+            ("DIALER_AMD", "1" if cfg.amd else "0"),
+        ) + cfg.variables
+        out.append(cmd.Originate(
+            call_id=r.call_id, campaign=cfg.name, phone=r.lead.phone,
+            channel=cfg.channel_template.format(phone=r.lead.phone.lstrip("+"), e164=r.lead.phone),
+            context=cfg.context, exten=cfg.exten, priority=cfg.priority, caller_id=cfg.caller_id,
+            timeout_ms=int(cfg.originate_timeout_s * 1000), variables=variables,
+        ))
+
+    # --- calls --------------------------------------------------------------------------
+
+    def _call_event(self, e: ev.CallEvent, out: list[cmd.Command]) -> None:
+        call = self.calls.get(e.call_id)
+        if call is None:
+            if e.call_id in self._ended:
+                self.late_events += 1
+            else:
+                self.unknown_events += 1
+            return
+        if not call.apply(e):
+            return
+        match e:
+            case ev.AttemptApproved():
+                self._originate(call, out)
+            case ev.AttemptRefused():
+                camp = self.campaigns[call.record.campaign]
+                camp.stats.refused += 1
+                camp.stats.refused_by_rule.update(e.rules or ("unspecified",))
+                del self.calls[call.call_id]
+                self._remember_ended(call.call_id)
+                if not camp.hopper.refused(call.record.lead.borrower_id, e.next_allowed_at):
+                    out.append(cmd.LeadExhausted(campaign=camp.config.name,
+                                                 borrower_id=call.record.lead.borrower_id,
+                                                 reason="refused:" + ",".join(e.rules)))
+                return
+            case ev.AgentOffered():
+                self._agent(e.agent, e.at).offered(e.at, call.call_id)
+            case ev.AgentMissed():
+                self._agent(e.agent, e.at).missed(e.at, call.call_id)
+            case ev.CallConnected():
+                if not self._agent(e.agent, e.at).connected(e.at, call.call_id):
+                    self.agent_conflicts += 1
+            case ev.CallCompleted():
+                self._release_agent(call, e.at)
+        if call.ready_to_close(e.at):
+            self._close(call, e.at, out)
+
+    def _release_agent(self, call: Call, at: float) -> None:
+        name = call.record.agent
+        if name and name in self.agents:
+            cfg = self.campaigns[call.record.campaign].config
+            self.agents[name].call_ended(at, call.call_id, cfg.wrapup_s)
+
+    def _close(self, call: Call, now: float, out: list[cmd.Command]) -> None:
+        call.close(now)
+        self._release_agent(call, now)
+        del self.calls[call.call_id]
+        self._remember_ended(call.call_id)
+        outcome = Outcome.from_record(call.record)
+        camp = self.campaigns[outcome.campaign]
+        camp.stats.record(outcome)
+        camp.pacer.observe_outcome(now, is_live_answer(outcome), outcome.abandoned)
+        out.append(cmd.EmitOutcome(outcome))
+        if not camp.hopper.finished(outcome.borrower_id, outcome.disposition, now):
+            out.append(cmd.LeadExhausted(campaign=outcome.campaign, borrower_id=outcome.borrower_id,
+                                         reason=outcome.disposition.value))
+
+    def _remember_ended(self, call_id: str) -> None:
+        self._ended[call_id] = None
+        if len(self._ended) > _RECENTLY_ENDED:
+            self._ended.popitem(last=False)
+
+    # --- agents -------------------------------------------------------------------------
+
+    def _agent(self, name: str, at: float) -> Agent:
+        a = self.agents.get(name)
+        if a is None:
+            a = self.agents[name] = Agent(name, since=at)
+        return a
+
+    def _agent_event(self, e: ev.AgentEvent) -> None:
+        a = self._agent(e.agent, e.at)
+        match e:
+            case ev.AgentStatus():
+                a.status(e.at, e.queue, e.device_status, e.paused, e.wrapup_s)
+            case ev.AgentPaused():
+                if e.queue:
+                    a.queues.add(e.queue)
+                a.pause(e.at, e.paused)
+            case ev.AgentRemoved():
+                a.remove(e.at, e.queue)
+
+    # --- read-only views -------------------------------------------------------------
+
+    def in_flight_call_ids(self) -> list[str]:
+        """Calls the PBX should still know about (for resync after a reconnect)."""
+        return [c.call_id for c in self.calls.values() if c.is_live and c.state is not CallState.QUEUED]
+
+    def is_idle(self) -> bool:
+        """No live call and nothing left to dial (or every campaign draining)."""
+        if self.calls:
+            return False
+        return all(c.draining or c.hopper.pending() == 0 for c in self.campaigns.values())
+
+    def snapshot(self, now: float | None = None) -> DialerSnapshot:
+        now = self.now if now is None else now
+        all_agents = {s.value: 0 for s in AgentState}
+        for a in self.agents.values():
+            all_agents[a.state.value] += 1
+        camps = []
+        for camp in self.campaigns.values():
+            cfg = camp.config
+            members = [a for a in self.agents.values() if cfg.queue in a.queues]
+            agents = {s.value: 0 for s in AgentState}
+            busy_s = avail_s = 0.0
+            for a in members:
+                agents[a.state.value] += 1
+                for s in (AgentState.RINGING, AgentState.ON_CALL, AgentState.WRAP_UP):
+                    busy_s += a.time_in_state(s, now)
+                avail_s += a.time_in_state(AgentState.READY, now)
+            avail_s += busy_s
+            calls = {s.value: 0 for s in CallState if s is not CallState.ENDED}
+            in_flight = 0
+            for c in self.calls.values():
+                if c.record.campaign == cfg.name:
+                    calls[c.state.value] += 1
+                    if c.state in IN_FLIGHT or c.state in WAITING_FOR_AGENT:
+                        in_flight += 1
+            staffed = agents[AgentState.READY.value] + sum(agents[s.value] for s in BUSY_STATES)
+            camps.append(CampaignSnapshot(
+                name=cfg.name, pacer=camp.pacer.name, agents=agents, calls=calls,
+                leads_pending=camp.hopper.pending(), leads_exhausted=camp.hopper.exhausted,
+                draining=camp.draining, stats=camp.stats,
+                dial_ratio=in_flight / staffed if staffed else 0.0,
+                occupancy=busy_s / avail_s if avail_s > 0 else 0.0,
+                talk_wrap_s=busy_s, available_s=avail_s,
+            ))
+        return DialerSnapshot(
+            at=now, campaigns=tuple(camps), agents=all_agents,
+            calls_in_flight=sum(1 for c in self.calls.values() if c.is_live),
+            pbx_up=self.pbx_up, backpressure=self.backpressure,
+            unknown_events=self.unknown_events, late_events=self.late_events,
+            agent_conflicts=self.agent_conflicts,
+        )

@@ -1,0 +1,243 @@
+"""The engine end to end, with a tiny scripted PBX that answers in virtual time."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import Counter
+
+import pytest
+
+from dialer.core import Dialer, Disposition, commands as cmd, events as ev
+from dialer.core.agents import AgentState
+
+from .conftest import campaign, make_lead
+
+
+class ScriptedPbx:
+    """Answers each Originate by the lead's last digit, like the test PBX dialplan:
+    5-6 machine, 7 busy, 8 no answer, any other digit a person (connects to a free agent,
+    talks 30 s, or is abandoned when none is free)."""
+
+    def __init__(self, dialer: Dialer, agents: int, refuse: set[str] | None = None) -> None:
+        self.d = dialer
+        self.heap: list[tuple[float, int, ev.Event]] = []
+        self.seq = itertools.count()
+        self.free = [f"agent{i}" for i in range(1, agents + 1)]
+        self.busy_until: dict[str, float] = {}
+        self.refuse = refuse or set()
+        self.outcomes: list[cmd.EmitOutcome] = []
+        self.originated: list[str] = []
+        for a in self.free:
+            self.push(0.0, ev.AgentStatus(0.0, a, queue="agents", device_status=1, paused=False))
+
+    def push(self, at: float, e: ev.Event) -> None:
+        heapq.heappush(self.heap, (at, next(self.seq), e))
+
+    def execute(self, commands: list[cmd.Command], now: float) -> None:
+        for c in commands:
+            if isinstance(c, cmd.ReserveAttempt):
+                if c.lead.borrower_id in self.refuse:
+                    self.push(now, ev.AttemptRefused(now, c.call_id, rules=("all.dnc.borrower",)))
+                else:
+                    self.push(now, ev.AttemptApproved(now, c.call_id))
+            elif isinstance(c, cmd.Originate):
+                self.originated.append(c.call_id)
+                self.script(c, now)
+            elif isinstance(c, cmd.EmitOutcome):
+                self.outcomes.append(c)
+
+    def script(self, c: cmd.Originate, t: float) -> None:
+        cid, digit = c.call_id, int(c.phone[-1])
+        p = self.push
+        p(t + 0.01, ev.OriginateQueued(t + 0.01, cid))
+        p(t + 0.01, ev.CallLegCreated(t + 0.01, cid, leg=1))
+        if digit == 7:
+            p(t + 0.02, ev.CallFailed(t + 0.02, cid, reason=5))
+            p(t + 0.02, ev.CallHungUp(t + 0.02, cid, leg=1, cause=17))
+            return
+        p(t + 0.02, ev.CallRinging(t + 0.02, cid))
+        if digit == 8:
+            p(t + 30, ev.CallFailed(t + 30, cid, reason=3))
+            p(t + 30, ev.CallHungUp(t + 30, cid, leg=1, cause=19))
+            return
+        p(t + 3, ev.CallAnswered(t + 3, cid))
+        status = "MACHINE" if digit in (5, 6) else "HUMAN"
+        p(t + 5, ev.AmdVerdict(t + 5, cid, status=status))
+        if status == "MACHINE":
+            p(t + 5, ev.CallHungUp(t + 5, cid, leg=1, cause=16))
+            return
+        p(t + 5, ev.CallQueued(t + 5, cid, queue="agents"))
+        # agent choice happens when the event fires (see run loop)
+        p(t + 5, _Route(t + 5, cid))
+
+    def run(self, until: float, tick: float = 0.5) -> None:
+        now = 0.0
+        next_tick = 0.0
+        while now < until:
+            if self.heap and self.heap[0][0] <= next_tick:
+                now, _, e = heapq.heappop(self.heap)
+                if isinstance(e, _Route):
+                    self.route(e)
+                    continue
+                self.execute(self.d.handle(e), now)
+            else:
+                now = next_tick
+                next_tick += tick
+                for a, t in list(self.busy_until.items()):
+                    if t <= now:
+                        del self.busy_until[a]
+                        self.free.append(a)
+                self.execute(self.d.handle(ev.Tick(now)), now)
+
+    def route(self, r: _Route) -> None:
+        t, cid = r.at, r.call_id
+        if not self.free:
+            self.push(t + 2, ev.QueueGaveUp(t + 2, cid, reason="timeout"))
+            self.push(t + 5, ev.CallHungUp(t + 5, cid, leg=1, cause=16))
+            return
+        agent = self.free.pop(0)
+        self.busy_until[agent] = t + 30 + 5  # talk + wrap-up (the queue's wrapuptime)
+        self.push(t, ev.AgentOffered(t, cid, agent=agent))
+        self.push(t + 0.3, ev.CallConnected(t + 0.3, cid, agent=agent))
+        self.push(t + 30, ev.CallCompleted(t + 30, cid, agent=agent, talk_s=30, reason="caller"))
+        self.push(t + 30, ev.CallHungUp(t + 30, cid, leg=1, cause=16))
+
+
+class _Route(ev.CallEvent):
+    pass
+
+
+def leads(n: int) -> tuple:
+    return tuple(make_lead(i) for i in range(n))
+
+
+def test_every_originate_ends_in_exactly_one_outcome():
+    d = Dialer([campaign()], run_id="t1")
+    pbx = ScriptedPbx(d, agents=5)
+    d.handle(ev.LeadsAdded(0.0, "c1", leads(60)))
+    pbx.run(until=600)
+    d.handle(ev.Drain(600.0))
+    pbx.run(until=700)
+    ids = [o.outcome.attempt_id for o in pbx.outcomes]
+    assert len(ids) == len(set(ids))
+    assert sorted(ids) == sorted(pbx.originated)
+    snap = d.snapshot()
+    c = snap.campaigns[0]
+    assert c.stats.placed == c.stats.outcomes == sum(c.stats.dispositions.values()) == len(ids)
+    assert d.agent_conflicts == 0
+    assert d.is_idle()
+
+
+def test_progressive_never_dials_more_than_ready_agents():
+    d = Dialer([campaign()], run_id="t2")
+    pbx = ScriptedPbx(d, agents=3)
+    d.handle(ev.LeadsAdded(0.0, "c1", leads(100)))
+    # After every pacing decision, calls not yet with an agent never outnumber the agents
+    # that are idle or already being rung for one of them.
+    original = d.handle
+    checks = []
+
+    def checked(e: ev.Event) -> list[cmd.Command]:
+        out = original(e)
+        if isinstance(e, ev.Tick):
+            v = d.pacing_view(d.campaigns["c1"], e.at)
+            committed = v.calls_dialing + v.calls_answered + v.calls_waiting
+            checks.append(committed <= v.agents_ready + v.agents_ringing)
+        return out
+
+    d.handle = checked  # type: ignore[method-assign]
+    pbx.run(until=900)
+    assert len(checks) > 1000 and all(checks)
+    c = d.snapshot().campaigns[0]
+    # With one call per ready agent and the scripted agents, nobody is abandoned.
+    assert c.stats.dispositions.get("abandoned", 0) == 0
+    assert c.stats.answered_human > 0
+    assert 0.0 < c.occupancy <= 1.0
+
+
+def test_dispositions_follow_the_script():
+    d = Dialer([campaign()], run_id="t3")
+    pbx = ScriptedPbx(d, agents=10)
+    d.handle(ev.LeadsAdded(0.0, "c1", tuple(make_lead(i) for i in range(10, 20))))
+    pbx.run(until=200)
+    got = Counter(o.outcome.disposition for o in pbx.outcomes if o.outcome.attempt_no == 1)
+    assert got[Disposition.CONNECTED] == 6  # digits 0-4 and 9 are people in this script
+    assert got[Disposition.MACHINE] == 2
+    assert got[Disposition.BUSY] == 1
+    assert got[Disposition.NO_ANSWER] == 1
+
+
+def test_refused_lead_is_never_originated_and_gets_no_outcome():
+    d = Dialer([campaign()], run_id="t4")
+    pbx = ScriptedPbx(d, agents=2, refuse={"b1"})
+    d.handle(ev.LeadsAdded(0.0, "c1", (make_lead(1), make_lead(2))))
+    pbx.run(until=100)
+    stats = d.snapshot().campaigns[0].stats
+    assert stats.refused == 1 and stats.refused_by_rule["all.dnc.borrower"] == 1
+    assert all(o.outcome.borrower_id != "b1" for o in pbx.outcomes)
+    assert stats.placed == 1
+
+
+def test_nothing_is_originated_while_the_pbx_link_is_down_or_outbox_full():
+    d = Dialer([campaign()], run_id="t5")
+    d.handle(ev.AgentStatus(0.0, "agent1", queue="agents", device_status=1, paused=False))
+    d.handle(ev.LeadsAdded(0.0, "c1", leads(3)))
+    d.handle(ev.PbxLinkChanged(0.0, up=False))
+    assert d.handle(ev.Tick(1.0)) == []
+    d.handle(ev.PbxLinkChanged(1.0, up=True))
+    d.handle(ev.OutboxBackpressure(1.0, engaged=True))
+    assert d.handle(ev.Tick(2.0)) == []
+    d.handle(ev.OutboxBackpressure(2.0, engaged=False))
+    out = d.handle(ev.Tick(3.0))
+    assert len([c for c in out if isinstance(c, cmd.ReserveAttempt)]) == 1
+
+
+def test_originate_carries_channel_variables_and_timeout():
+    d = Dialer([campaign(channel_template="PJSIP/{phone}@carrier", caller_id="4008001234")],
+               run_id="t6")
+    d.handle(ev.AgentStatus(0.0, "agent1", queue="agents", device_status=1, paused=False))
+    d.handle(ev.LeadsAdded(0.0, "c1", (make_lead(42),)))
+    (reserve,) = d.handle(ev.Tick(1.0))
+    (orig,) = d.handle(ev.AttemptApproved(1.01, reserve.call_id))
+    assert isinstance(orig, cmd.Originate)
+    assert orig.channel == "PJSIP/8613800000042@carrier"
+    assert orig.timeout_ms == 30000 and orig.caller_id == "4008001234"
+    assert dict(orig.variables)["DIALER_CALL_ID"] == orig.call_id
+    assert dict(orig.variables)["DIALER_ABANDON_S"] == "2"
+
+
+def test_watchdog_gives_a_silent_call_an_outcome():
+    d = Dialer([campaign()], run_id="t7")
+    d.handle(ev.AgentStatus(0.0, "agent1", queue="agents", device_status=1, paused=False))
+    d.handle(ev.LeadsAdded(0.0, "c1", (make_lead(1),)))
+    (reserve,) = d.handle(ev.Tick(1.0))
+    d.handle(ev.AttemptApproved(1.0, reserve.call_id))
+    assert d.handle(ev.Tick(50.0)) == []
+    out = d.handle(ev.Tick(62.0))
+    (o,) = [c for c in out if isinstance(c, cmd.EmitOutcome)]
+    assert o.outcome.disposition is Disposition.LOST
+
+
+def test_unknown_and_late_events_are_counted_not_applied():
+    d = Dialer([campaign()], run_id="t8")
+    assert d.handle(ev.CallAnswered(1.0, "nope")) == []
+    assert d.unknown_events == 1
+
+
+def test_agents_by_state_in_snapshot():
+    d = Dialer([campaign()], run_id="t9")
+    d.handle(ev.AgentStatus(0.0, "agent1", queue="agents", device_status=1, paused=False))
+    d.handle(ev.AgentStatus(0.0, "agent2", queue="agents", device_status=1, paused=True))
+    snap = d.snapshot(1.0)
+    assert snap.agents[AgentState.READY.value] == 1
+    assert snap.agents[AgentState.PAUSED.value] == 1
+
+
+def test_bad_configuration_is_refused():
+    with pytest.raises(ValueError, match="run_id"):
+        Dialer([campaign()], run_id="bad id")
+    with pytest.raises(ValueError, match="twice"):
+        Dialer([campaign(), campaign()], run_id="x")
+    with pytest.raises(ValueError, match="unknown pacer"):
+        Dialer([campaign(pacer="magic")], run_id="x")
