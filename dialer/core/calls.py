@@ -228,6 +228,12 @@ class Call:
             case ev.CallCompleted():
                 if r.agent is None:
                     r.agent = e.agent
+                if r.connect_at is None:
+                    # AgentComplete only follows AgentConnect: the connect (and the answer)
+                    # happened while we were not listening (a dropped AMI link).
+                    r.connect_at = e.at - (e.talk_s or 0.0)
+                    if r.answer_at is None:
+                        r.answer_at = r.connect_at
                 return True
             case ev.CallHungUp():
                 if e.leg in self.legs_down:
@@ -235,7 +241,7 @@ class Call:
                 self.legs.add(e.leg)
                 self.legs_down.add(e.leg)
                 self.leg_causes[e.leg] = (e.cause, e.cause_txt)
-                if e.leg == 1 or r.answer_at is None and self.legs <= self.legs_down:
+                if e.leg == 1 or (r.answer_at is None and self.legs <= self.legs_down):
                     if r.hangup_at is None:
                         r.hangup_at = e.at
                     self._end_signal(e.at)
@@ -297,9 +303,10 @@ class Call:
                 return failure_disposition(self.failed_reason, cause)
             if self.vanished:
                 return Disposition.LOST
-            if cause is not None and cause != 16 and cause != 0:
-                return failure_disposition(-1, cause)
-            return Disposition.LOST if cause is None else Disposition.FAILED
+            known = failure_disposition(-1, cause) if cause else Disposition.FAILED
+            # No OriginateResponse and no answer seen: unless the cause itself tells what
+            # happened, we missed the call's progress (a dropped link), so it is lost.
+            return known if known is not Disposition.FAILED else Disposition.LOST
         # answered
         if r.amd_status == "MACHINE":
             return Disposition.MACHINE

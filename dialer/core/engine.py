@@ -66,8 +66,14 @@ class DialerSnapshot:
 
 
 class Dialer:
-    def __init__(self, campaigns: list[CampaignConfig], *, run_id: str,
-                 abandon_target: float = 0.03, pacers: dict[str, Pacer] | None = None) -> None:
+    def __init__(
+        self,
+        campaigns: list[CampaignConfig],
+        *,
+        run_id: str,
+        abandon_target: float = 0.03,
+        pacers: dict[str, Pacer] | None = None,
+    ) -> None:
         if not campaigns:
             raise ValueError("at least one campaign is required")
         if not run_id or not all(c.isalnum() or c in "-_" for c in run_id):
@@ -175,13 +181,20 @@ class Dialer:
             elif c.state in WAITING_FOR_AGENT:
                 waiting += 1
         return PacingView(
-            at=now, campaign=cfg.name,
+            at=now,
+            campaign=cfg.name,
             agents_logged_in=counts[AgentState.READY] + sum(counts[s] for s in BUSY_STATES),
-            agents_ready=counts[AgentState.READY], agents_ringing=counts[AgentState.RINGING],
-            agents_on_call=counts[AgentState.ON_CALL], agents_wrap_up=counts[AgentState.WRAP_UP],
-            calls_dialing=dialing, calls_answered=answered, calls_waiting=waiting,
-            lines_free=max(0, cfg.max_lines - live), abandon_target=self.abandon_target,
-            talk_elapsed_s=tuple(talk_elapsed), dialing_elapsed_s=tuple(dialing_elapsed),
+            agents_ready=counts[AgentState.READY],
+            agents_ringing=counts[AgentState.RINGING],
+            agents_on_call=counts[AgentState.ON_CALL],
+            agents_wrap_up=counts[AgentState.WRAP_UP],
+            calls_dialing=dialing,
+            calls_answered=answered,
+            calls_waiting=waiting,
+            lines_free=max(0, cfg.max_lines - live),
+            abandon_target=self.abandon_target,
+            talk_elapsed_s=tuple(talk_elapsed),
+            dialing_elapsed_s=tuple(dialing_elapsed),
         )
 
     def _pace(self, camp: Campaign, now: float, out: list[cmd.Command]) -> None:
@@ -199,12 +212,19 @@ class Dialer:
             lead, attempt_no = popped
             self._seq += 1
             call_id = f"{self.run_id}-{self._seq:06d}"
-            record = CallRecord(call_id=call_id, campaign=cfg.name, lead=lead,
-                                attempt_no=attempt_no, created_at=now)
+            record = CallRecord(call_id=call_id, campaign=cfg.name, lead=lead, attempt_no=attempt_no, created_at=now)
             self.calls[call_id] = Call(record, amd=cfg.amd, abandon_after_s=cfg.abandon_after_s)
             camp.stats.reserved += 1
-            out.append(cmd.ReserveAttempt(call_id=call_id, campaign=cfg.name, lead=lead,
-                                          attempt_no=attempt_no, caller_id=cfg.caller_id, at=now))
+            out.append(
+                cmd.ReserveAttempt(
+                    call_id=call_id,
+                    campaign=cfg.name,
+                    lead=lead,
+                    attempt_no=attempt_no,
+                    caller_id=cfg.caller_id,
+                    at=now,
+                )
+            )
 
     def _originate(self, call: Call, out: list[cmd.Command]) -> None:
         r = call.record
@@ -212,16 +232,27 @@ class Dialer:
         cfg = camp.config
         camp.stats.placed += 1
         variables = (
-            ("DIALER_CALL_ID", r.call_id), ("DIALER_CAMPAIGN", cfg.name),
-            ("DIALER_QUEUE", cfg.queue), ("DIALER_ABANDON_S", f"{cfg.abandon_after_s:g}"),
+            ("DIALER_CALL_ID", r.call_id),
+            ("DIALER_CAMPAIGN", cfg.name),
+            ("DIALER_QUEUE", cfg.queue),
+            ("DIALER_ABANDON_S", f"{cfg.abandon_after_s:g}"),
             ("DIALER_AMD", "1" if cfg.amd else "0"),
-        ) + cfg.variables
-        out.append(cmd.Originate(
-            call_id=r.call_id, campaign=cfg.name, phone=r.lead.phone,
-            channel=cfg.channel_template.format(phone=r.lead.phone.lstrip("+"), e164=r.lead.phone),
-            context=cfg.context, exten=cfg.exten, priority=cfg.priority, caller_id=cfg.caller_id,
-            timeout_ms=int(cfg.originate_timeout_s * 1000), variables=variables,
-        ))
+            *cfg.variables,
+        )
+        out.append(
+            cmd.Originate(
+                call_id=r.call_id,
+                campaign=cfg.name,
+                phone=r.lead.phone,
+                channel=cfg.channel_template.format(phone=r.lead.phone.lstrip("+"), e164=r.lead.phone),
+                context=cfg.context,
+                exten=cfg.exten,
+                priority=cfg.priority,
+                caller_id=cfg.caller_id,
+                timeout_ms=int(cfg.originate_timeout_s * 1000),
+                variables=variables,
+            )
+        )
 
     # --- calls --------------------------------------------------------------------------
 
@@ -245,9 +276,13 @@ class Dialer:
                 del self.calls[call.call_id]
                 self._remember_ended(call.call_id)
                 if not camp.hopper.refused(call.record.lead.borrower_id, e.next_allowed_at):
-                    out.append(cmd.LeadExhausted(campaign=camp.config.name,
-                                                 borrower_id=call.record.lead.borrower_id,
-                                                 reason="refused:" + ",".join(e.rules)))
+                    out.append(
+                        cmd.LeadExhausted(
+                            campaign=camp.config.name,
+                            borrower_id=call.record.lead.borrower_id,
+                            reason="refused:" + ",".join(e.rules),
+                        )
+                    )
                 return
             case ev.AgentOffered():
                 self._agent(e.agent, e.at).offered(e.at, call.call_id)
@@ -278,8 +313,11 @@ class Dialer:
         camp.pacer.observe_outcome(now, is_live_answer(outcome), outcome.abandoned)
         out.append(cmd.EmitOutcome(outcome))
         if not camp.hopper.finished(outcome.borrower_id, outcome.disposition, now):
-            out.append(cmd.LeadExhausted(campaign=outcome.campaign, borrower_id=outcome.borrower_id,
-                                         reason=outcome.disposition.value))
+            out.append(
+                cmd.LeadExhausted(
+                    campaign=outcome.campaign, borrower_id=outcome.borrower_id, reason=outcome.disposition.value
+                )
+            )
 
     def _remember_ended(self, call_id: str) -> None:
         self._ended[call_id] = None
@@ -343,18 +381,30 @@ class Dialer:
                     if c.state in IN_FLIGHT or c.state in WAITING_FOR_AGENT:
                         in_flight += 1
             staffed = agents[AgentState.READY.value] + sum(agents[s.value] for s in BUSY_STATES)
-            camps.append(CampaignSnapshot(
-                name=cfg.name, pacer=camp.pacer.name, agents=agents, calls=calls,
-                leads_pending=camp.hopper.pending(), leads_exhausted=camp.hopper.exhausted,
-                draining=camp.draining, stats=camp.stats,
-                dial_ratio=in_flight / staffed if staffed else 0.0,
-                occupancy=busy_s / avail_s if avail_s > 0 else 0.0,
-                talk_wrap_s=busy_s, available_s=avail_s,
-            ))
+            camps.append(
+                CampaignSnapshot(
+                    name=cfg.name,
+                    pacer=camp.pacer.name,
+                    agents=agents,
+                    calls=calls,
+                    leads_pending=camp.hopper.pending(),
+                    leads_exhausted=camp.hopper.exhausted,
+                    draining=camp.draining,
+                    stats=camp.stats,
+                    dial_ratio=in_flight / staffed if staffed else 0.0,
+                    occupancy=busy_s / avail_s if avail_s > 0 else 0.0,
+                    talk_wrap_s=busy_s,
+                    available_s=avail_s,
+                )
+            )
         return DialerSnapshot(
-            at=now, campaigns=tuple(camps), agents=all_agents,
+            at=now,
+            campaigns=tuple(camps),
+            agents=all_agents,
             calls_in_flight=sum(1 for c in self.calls.values() if c.is_live),
-            pbx_up=self.pbx_up, backpressure=self.backpressure,
-            unknown_events=self.unknown_events, late_events=self.late_events,
+            pbx_up=self.pbx_up,
+            backpressure=self.backpressure,
+            unknown_events=self.unknown_events,
+            late_events=self.late_events,
             agent_conflicts=self.agent_conflicts,
         )

@@ -32,40 +32,57 @@ def run(events: list[ev.CallEvent], amd: bool = True, close_at: float | None = N
 
 # Sequences distilled from ../shared/asterisk/transcripts (times relative to originate).
 HUMAN_CONNECTED = [
-    ev.AttemptApproved(0.0, CID), ev.OriginateQueued(0.001, CID),
-    ev.CallLegCreated(0.001, CID, leg=1), ev.CallLegCreated(0.001, CID, leg=2),
-    ev.CallRinging(0.002, CID), ev.CallAnswered(2.004, CID),
+    ev.AttemptApproved(0.0, CID),
+    ev.OriginateQueued(0.001, CID),
+    ev.CallLegCreated(0.001, CID, leg=1),
+    ev.CallLegCreated(0.001, CID, leg=2),
+    ev.CallRinging(0.002, CID),
+    ev.CallAnswered(2.004, CID),
     ev.AmdVerdict(4.186, CID, status="HUMAN", cause="HUMAN-800-800"),
-    ev.CallQueued(4.187, CID, queue="agents"), ev.AgentOffered(4.187, CID, agent="agent1"),
+    ev.CallQueued(4.187, CID, queue="agents"),
+    ev.AgentOffered(4.187, CID, agent="agent1"),
     ev.CallConnected(4.188, CID, agent="agent1"),
     ev.CallCompleted(39.771, CID, agent="agent1", talk_s=36, reason="caller"),
     ev.CallHungUp(39.771, CID, leg=2, cause=16, cause_txt="Normal Clearing"),
     ev.CallHungUp(39.771, CID, leg=1, cause=16, cause_txt="Normal Clearing"),
 ]
 MACHINE = [
-    ev.AttemptApproved(0.0, CID), ev.OriginateQueued(0.001, CID),
-    ev.CallLegCreated(0.001, CID, leg=1), ev.CallLegCreated(0.001, CID, leg=2),
-    ev.CallRinging(0.002, CID), ev.CallAnswered(2.006, CID),
+    ev.AttemptApproved(0.0, CID),
+    ev.OriginateQueued(0.001, CID),
+    ev.CallLegCreated(0.001, CID, leg=1),
+    ev.CallLegCreated(0.001, CID, leg=2),
+    ev.CallRinging(0.002, CID),
+    ev.CallAnswered(2.006, CID),
     ev.AmdVerdict(3.928, CID, status="MACHINE", cause="MAXWORDS-3-2"),
-    ev.CallHungUp(3.928, CID, leg=1, cause=16), ev.CallHungUp(3.929, CID, leg=2, cause=16),
+    ev.CallHungUp(3.928, CID, leg=1, cause=16),
+    ev.CallHungUp(3.929, CID, leg=2, cause=16),
 ]
 BUSY = [
-    ev.AttemptApproved(0.0, CID), ev.OriginateQueued(0.001, CID),
-    ev.CallLegCreated(0.002, CID, leg=1), ev.CallLegCreated(0.002, CID, leg=2),
+    ev.AttemptApproved(0.0, CID),
+    ev.OriginateQueued(0.001, CID),
+    ev.CallLegCreated(0.002, CID, leg=1),
+    ev.CallLegCreated(0.002, CID, leg=2),
     ev.CallFailed(0.003, CID, reason=5),
     ev.CallHungUp(0.003, CID, leg=2, cause=17, cause_txt="User busy"),
     ev.CallHungUp(0.003, CID, leg=1, cause=0, cause_txt="Unknown"),
 ]
 NO_ANSWER = [
-    ev.AttemptApproved(0.0, CID), ev.OriginateQueued(0.001, CID),
-    ev.CallLegCreated(0.001, CID, leg=1), ev.CallLegCreated(0.001, CID, leg=2),
-    ev.CallRinging(0.001, CID), ev.CallFailed(30.028, CID, reason=3),
-    ev.CallHungUp(30.028, CID, leg=1, cause=19), ev.CallHungUp(30.029, CID, leg=2, cause=19),
+    ev.AttemptApproved(0.0, CID),
+    ev.OriginateQueued(0.001, CID),
+    ev.CallLegCreated(0.001, CID, leg=1),
+    ev.CallLegCreated(0.001, CID, leg=2),
+    ev.CallRinging(0.001, CID),
+    ev.CallFailed(30.028, CID, reason=3),
+    ev.CallHungUp(30.028, CID, leg=1, cause=19),
+    ev.CallHungUp(30.029, CID, leg=2, cause=19),
 ]
 ABANDON_CALLER = [
-    ev.AttemptApproved(0.0, CID), ev.OriginateQueued(0.001, CID),
-    ev.CallLegCreated(0.001, CID, leg=1), ev.CallLegCreated(0.001, CID, leg=2),
-    ev.CallRinging(0.002, CID), ev.CallAnswered(5.007, CID),
+    ev.AttemptApproved(0.0, CID),
+    ev.OriginateQueued(0.001, CID),
+    ev.CallLegCreated(0.001, CID, leg=1),
+    ev.CallLegCreated(0.001, CID, leg=2),
+    ev.CallRinging(0.002, CID),
+    ev.CallAnswered(5.007, CID),
     ev.AmdVerdict(7.189, CID, status="HUMAN", cause="HUMAN-800-800"),
     ev.CallQueued(7.189, CID, queue="agents"),
     ev.CallHungUp(42.745, CID, leg=2, cause=16),
@@ -117,7 +134,11 @@ def test_every_event_duplicated_changes_nothing(seq):
     once = run(seq).record
     twice = run([e for e in seq for _ in (0, 1)]).record
     assert (twice.disposition, twice.abandoned, twice.hangup_cause, twice.agent) == (
-        once.disposition, once.abandoned, once.hangup_cause, once.agent)
+        once.disposition,
+        once.abandoned,
+        once.hangup_cause,
+        once.agent,
+    )
 
 
 def test_late_ringing_after_answer_does_not_move_the_call_back():
@@ -157,8 +178,10 @@ def test_connected_later_than_the_threshold_is_flagged_abandoned():
 
 
 def test_queue_timeout_is_abandoned():
-    seq = ABANDON_CALLER[:8] + [
-        ev.QueueGaveUp(9.2, CID, reason="timeout"), ev.CallHungUp(12.3, CID, leg=1, cause=16),
+    seq = [
+        *ABANDON_CALLER[:8],
+        ev.QueueGaveUp(9.2, CID, reason="timeout"),
+        ev.CallHungUp(12.3, CID, leg=1, cause=16),
         ev.CallHungUp(12.3, CID, leg=2, cause=16),
     ]
     call = run(seq)
@@ -167,16 +190,14 @@ def test_queue_timeout_is_abandoned():
 
 
 def test_person_hangs_up_during_amd_is_human_hangup_not_abandoned():
-    seq = HUMAN_CONNECTED[:6] + [ev.CallHungUp(3.0, CID, leg=2, cause=16),
-                                 ev.CallHungUp(3.0, CID, leg=1, cause=16)]
+    seq = [*HUMAN_CONNECTED[:6], ev.CallHungUp(3.0, CID, leg=2, cause=16), ev.CallHungUp(3.0, CID, leg=1, cause=16)]
     call = run(seq)
     assert call.record.disposition is Disposition.HUMAN_HANGUP
     assert call.record.abandoned is False
 
 
 def test_person_waits_past_threshold_without_queue_events_counts_abandoned():
-    seq = HUMAN_CONNECTED[:7] + [ev.CallHungUp(10.0, CID, leg=1, cause=16),
-                                 ev.CallHungUp(10.0, CID, leg=2, cause=16)]
+    seq = [*HUMAN_CONNECTED[:7], ev.CallHungUp(10.0, CID, leg=1, cause=16), ev.CallHungUp(10.0, CID, leg=2, cause=16)]
     assert run(seq).record.disposition is Disposition.ABANDONED
 
 
@@ -188,19 +209,17 @@ def test_amd_off_answer_goes_straight_to_waiting_for_agent():
 
 
 def test_rejected_originate_is_failed_immediately():
-    call = run([ev.AttemptApproved(0.0, CID), ev.OriginateRejected(0.01, CID, message="x")],
-               close_at=0.01)
+    call = run([ev.AttemptApproved(0.0, CID), ev.OriginateRejected(0.01, CID, message="x")], close_at=0.01)
     assert call.record.disposition is Disposition.FAILED
 
 
 def test_vanished_before_answer_is_lost():
-    call = run([ev.AttemptApproved(0.0, CID), ev.OriginateQueued(0.01, CID),
-                ev.CallVanished(5.0, CID)], close_at=5.0)
+    call = run([ev.AttemptApproved(0.0, CID), ev.OriginateQueued(0.01, CID), ev.CallVanished(5.0, CID)], close_at=5.0)
     assert call.record.disposition is Disposition.LOST
 
 
 def test_vanished_after_connect_keeps_connected():
-    call = run(HUMAN_CONNECTED[:10] + [ev.CallVanished(20.0, CID)], close_at=20.0)
+    call = run([*HUMAN_CONNECTED[:10], ev.CallVanished(20.0, CID)], close_at=20.0)
     assert call.record.disposition is Disposition.CONNECTED
 
 
@@ -212,9 +231,16 @@ def test_events_after_the_end_are_refused():
 
 @pytest.mark.parametrize(
     ("reason", "cause", "expected"),
-    [(5, None, Disposition.BUSY), (3, 19, Disposition.NO_ANSWER), (8, 34, Disposition.CONGESTION),
-     (0, 1, Disposition.INVALID_NUMBER), (0, None, Disposition.FAILED), (0, 17, Disposition.BUSY),
-     (1, None, Disposition.NO_ANSWER), (0, 28, Disposition.INVALID_NUMBER)],
+    [
+        (5, None, Disposition.BUSY),
+        (3, 19, Disposition.NO_ANSWER),
+        (8, 34, Disposition.CONGESTION),
+        (0, 1, Disposition.INVALID_NUMBER),
+        (0, None, Disposition.FAILED),
+        (0, 17, Disposition.BUSY),
+        (1, None, Disposition.NO_ANSWER),
+        (0, 28, Disposition.INVALID_NUMBER),
+    ],
 )
 def test_failure_disposition_table(reason, cause, expected):
     assert failure_disposition(reason, cause) is expected
@@ -227,3 +253,38 @@ def test_bad_events_are_refused_at_construction():
         ev.CallAnswered(float("nan"), CID)
     with pytest.raises(ValueError):
         ev.CallAnswered(1.0, "")
+
+
+def test_agent_complete_after_missed_events_means_connected():
+    # The link dropped after the originate: answer, AMD and AgentConnect were never seen.
+    call = run(
+        [
+            ev.AttemptApproved(0.0, CID),
+            ev.CallLegCreated(0.1, CID, leg=1),
+            ev.CallCompleted(40.0, CID, agent="agent1", talk_s=30, reason="caller"),
+            ev.CallHungUp(40.0, CID, leg=2, cause=16),
+            ev.CallHungUp(40.0, CID, leg=1, cause=16),
+        ]
+    )
+    assert call.record.disposition is Disposition.CONNECTED
+    assert call.record.connect_at == pytest.approx(10.0)
+
+
+def test_normal_clearing_without_answer_or_response_is_lost_not_failed():
+    call = run(
+        [ev.AttemptApproved(0.0, CID), ev.CallLegCreated(0.1, CID, leg=1), ev.CallHungUp(20.0, CID, leg=1, cause=16)]
+    )
+    assert call.record.disposition is Disposition.LOST
+
+
+def test_far_end_cause_without_response_still_classifies():
+    call = run(
+        [
+            ev.AttemptApproved(0.0, CID),
+            ev.CallLegCreated(0.1, CID, leg=1),
+            ev.CallLegCreated(0.1, CID, leg=2),
+            ev.CallHungUp(0.2, CID, leg=2, cause=17),
+            ev.CallHungUp(0.2, CID, leg=1, cause=0),
+        ]
+    )
+    assert call.record.disposition is Disposition.BUSY

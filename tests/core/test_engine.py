@@ -8,7 +8,9 @@ from collections import Counter
 
 import pytest
 
-from dialer.core import Dialer, Disposition, commands as cmd, events as ev
+from dialer.core import Dialer, Disposition
+from dialer.core import commands as cmd
+from dialer.core import events as ev
 from dialer.core.agents import AgentState
 
 from .conftest import campaign, make_lead

@@ -27,12 +27,12 @@ def test_duplicate_borrower_not_added_twice():
 def test_retry_delay_per_disposition_and_max_attempts():
     h = Hopper(RetryPolicy(max_attempts=2, delays=((Disposition.BUSY, 60.0),)))
     h.add(make_lead(1), 0.0)
-    lead, n = h.pop(0.0)
+    _, n = h.pop(0.0)
     assert n == 1
     assert h.pop(0.0) is None  # in flight: not handed out twice
     assert h.finished("b1", Disposition.BUSY, 10.0)
     assert h.pop(69.0) is None
-    lead, n = h.pop(70.0)
+    _lead, n = h.pop(70.0)
     assert n == 2
     assert not h.finished("b1", Disposition.BUSY, 80.0)  # attempts used up
     assert h.pop(1e9) is None and h.exhausted == 1
@@ -54,7 +54,7 @@ def test_refusal_is_not_an_attempt_and_comes_back_at_next_allowed():
     h.pop(0.0)
     assert h.refused("b1", 500.0)
     assert h.pop(499.0) is None
-    lead, n = h.pop(500.0)
+    _lead, n = h.pop(500.0)
     assert n == 1
     assert not h.refused("b1", None)
     assert h.pending() == 0

@@ -1,0 +1,192 @@
+"""Prometheus exposition. Gauges and counters are computed at scrape time from the latest
+snapshot the service published (a custom Collector), so the event path does no metric
+work beyond one histogram observation per pacing decision.
+
+Labels are bounded: campaign, disposition, state, status, rule, pbx. Never a phone number,
+borrower id or call id. The HTTP server runs in prometheus_client's own thread and reads
+an immutable snapshot reference, so a slow scrape cannot stall the event loop.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.registry import Collector
+
+from . import __version__
+from .core.engine import DialerSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class AmiFigures:
+    pbx: str = "default"
+    connected: bool = False
+    frames: int = 0
+    malformed: int = 0
+    reconnects: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsState:
+    snapshot: DialerSnapshot | None = None
+    ami: tuple[AmiFigures, ...] = ()
+    abandon_cap: float = 0.03
+    kernel: str = "unknown"
+    outbox_depth: int = 0
+    publish_failures: int = 0
+    gate_errors: dict[str, int] = field(default_factory=dict)
+
+
+class SnapshotCollector(Collector):
+    def __init__(self, state: Callable[[], MetricsState]) -> None:
+        self._state = state
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | InfoMetricFamily]:
+        st = self._state()
+        info = InfoMetricFamily("dialer_build", "Build information and the loaded pacing kernel.")
+        info.add_metric([], {"version": __version__, "kernel": st.kernel})
+        yield info
+
+        ami_up = GaugeMetricFamily("dialer_ami_connected", "1 while the AMI link is logged in.", labels=["pbx"])
+        ami_frames = CounterMetricFamily("dialer_ami_frames", "AMI frames received.", labels=["pbx"])
+        ami_bad = CounterMetricFamily(
+            "dialer_ami_frames_malformed", "AMI frames rejected as malformed.", labels=["pbx"]
+        )
+        ami_rc = CounterMetricFamily("dialer_ami_reconnects", "AMI reconnections after a lost link.", labels=["pbx"])
+        for a in st.ami:
+            ami_up.add_metric([a.pbx], 1.0 if a.connected else 0.0)
+            ami_frames.add_metric([a.pbx], a.frames)
+            ami_bad.add_metric([a.pbx], a.malformed)
+            ami_rc.add_metric([a.pbx], a.reconnects)
+        yield from (ami_up, ami_frames, ami_bad, ami_rc)
+
+        outbox = GaugeMetricFamily("dialer_outbox_depth", "Outcome events written but not yet confirmed by the sink.")
+        outbox.add_metric([], st.outbox_depth)
+        yield outbox
+        pub = CounterMetricFamily("dialer_outcome_publish_failures", "Failed attempts to deliver outcome events.")
+        pub.add_metric([], st.publish_failures)
+        yield pub
+        gate = CounterMetricFamily(
+            "dialer_compliance_gate_errors", "Gate could not decide (fails closed).", labels=["reason"]
+        )
+        for reason, n in sorted(st.gate_errors.items()):
+            gate.add_metric([reason], n)
+        yield gate
+
+        snap = st.snapshot
+        if snap is None:
+            return
+        originated = CounterMetricFamily("dialer_calls_originated", "Originate actions sent.", labels=["campaign"])
+        outcomes = CounterMetricFamily(
+            "dialer_call_outcomes", "Calls ended, by final disposition.", labels=["campaign", "disposition"]
+        )
+        answered = CounterMetricFamily(
+            "dialer_calls_answered_human",
+            "Calls a person answered (denominator of the abandon rate).",
+            labels=["campaign"],
+        )
+        abandoned = CounterMetricFamily(
+            "dialer_calls_abandoned",
+            "Calls abandoned in the legal sense (no agent within the threshold).",
+            labels=["campaign"],
+        )
+        amd = CounterMetricFamily("dialer_amd_verdicts", "AMD verdicts.", labels=["campaign", "status"])
+        refusals = CounterMetricFamily(
+            "dialer_compliance_refusals", "Attempts the compliance gate refused, by rule.", labels=["campaign", "rule"]
+        )
+        decisions = CounterMetricFamily("dialer_pacing_decisions", "Pacing decisions taken.", labels=["campaign"])
+        agents = GaugeMetricFamily("dialer_agents", "Agents by state.", labels=["campaign", "state"])
+        in_flight = GaugeMetricFamily(
+            "dialer_calls_in_flight", "Calls originated and not yet with an agent or ended.", labels=["campaign"]
+        )
+        ratio = GaugeMetricFamily("dialer_dial_ratio", "Calls in flight per staffed agent.", labels=["campaign"])
+        rate = GaugeMetricFamily(
+            "dialer_abandon_rate", "Abandoned / answered by a person, this run.", labels=["campaign"]
+        )
+        cap = GaugeMetricFamily(
+            "dialer_abandon_rate_cap", "The legal abandonment cap the pacer steers under.", labels=["campaign"]
+        )
+        occ = GaugeMetricFamily(
+            "dialer_agent_occupancy_ratio",
+            "Talk+wrap-up time over available agent time, this run.",
+            labels=["campaign"],
+        )
+        leads = GaugeMetricFamily(
+            "dialer_leads_pending", "Leads waiting to be dialled (now or later).", labels=["campaign"]
+        )
+        paused = GaugeMetricFamily(
+            "dialer_dialing_paused", "1 while origination is paused, by reason.", labels=["reason"]
+        )
+        paused.add_metric(["pbx_down"], 0.0 if snap.pbx_up else 1.0)
+        paused.add_metric(["backpressure"], 1.0 if snap.backpressure else 0.0)
+        for c in snap.campaigns:
+            s = c.stats
+            originated.add_metric([c.name], s.placed)
+            for disp, n in sorted(s.dispositions.items()):
+                outcomes.add_metric([c.name, disp], n)
+            answered.add_metric([c.name], s.answered_human)
+            abandoned.add_metric([c.name], s.abandoned)
+            for status, n in sorted(s.amd.items()):
+                amd.add_metric([c.name, status], n)
+            for rule, n in sorted(s.refused_by_rule.items()):
+                refusals.add_metric([c.name, rule], n)
+            decisions.add_metric([c.name], s.pacing_decisions)
+            for state, n in c.agents.items():
+                agents.add_metric([c.name, state], n)
+            in_flight.add_metric(
+                [c.name], sum(n for k, n in c.calls.items() if k not in ("queued", "connected", "ending"))
+            )
+            ratio.add_metric([c.name], c.dial_ratio)
+            rate.add_metric([c.name], s.abandon_rate)
+            cap.add_metric([c.name], st.abandon_cap)
+            occ.add_metric([c.name], c.occupancy)
+            leads.add_metric([c.name], c.leads_pending)
+        yield from (
+            originated,
+            outcomes,
+            answered,
+            abandoned,
+            amd,
+            refusals,
+            decisions,
+            agents,
+            in_flight,
+            ratio,
+            rate,
+            cap,
+            occ,
+            leads,
+            paused,
+        )
+
+
+class DialerMetrics:
+    """The registry, the decision-latency histogram, and the state the collector reads."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self._state = MetricsState()
+        self._lock = threading.Lock()
+        self.decision_seconds = Histogram(
+            "dialer_pacing_decision_seconds",
+            "Time to run one pacing tick through the core.",
+            buckets=(1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 0.1),
+            registry=self.registry,
+        )
+        self.registry.register(SnapshotCollector(self.state))
+
+    def state(self) -> MetricsState:
+        with self._lock:
+            return self._state
+
+    def publish(self, state: MetricsState) -> None:
+        with self._lock:
+            self._state = state
+
+    def serve(self, host: str, port: int) -> tuple[object, threading.Thread]:
+        server, thread = start_http_server(port, addr=host, registry=self.registry)
+        return server, thread
