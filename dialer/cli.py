@@ -7,9 +7,11 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
+from .compliance.cli import register as register_compliance
 from .config import DEMO_CALLER_ID, RunConfig, Secret, parse_hostport, secret_from_env
 from .core.model import CampaignConfig
 from .errors import DialerError, InputError
@@ -23,9 +25,9 @@ def _positive_float(name: str):  # type: ignore[no-untyped-def]
         try:
             x = float(v)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name}: expected a number, got {v!r}") from None
+            raise argparse.ArgumentTypeError(f"expected a number, got {v!r}") from None
         if x <= 0:
-            raise argparse.ArgumentTypeError(f"{name}: expected a number > 0, got {v!r}")
+            raise argparse.ArgumentTypeError(f"expected a number > 0, got {v!r}")
         return x
 
     return parse
@@ -36,9 +38,9 @@ def _positive_int(name: str):  # type: ignore[no-untyped-def]
         try:
             x = int(v)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name}: expected an integer, got {v!r}") from None
+            raise argparse.ArgumentTypeError(f"expected an integer, got {v!r}") from None
         if x < 1:
-            raise argparse.ArgumentTypeError(f"{name}: expected an integer >= 1, got {v!r}")
+            raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v!r}")
         return x
 
     return parse
@@ -215,6 +217,10 @@ def cmd_run(a: argparse.Namespace) -> int:
 
     async def main() -> int:
         service = DialerService(cfg)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            # First signal: stop dialing and let calls finish; second: hang up and exit.
+            loop.add_signal_handler(sig, service.request_stop)
         try:
             await service.start()
             summary = await service.run()
@@ -246,6 +252,7 @@ def make_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     add_run_parser(sub)
+    register_compliance(sub)
     return parser
 
 

@@ -49,6 +49,9 @@ def campaign_rules(cfg: RunConfig) -> Rules:
     minimum would have every call refused one by one; that is a configuration error, so it
     is reported once, at start. The embedded demo allows its own demo caller ID.
     """
+    if not cfg.campaign.caller_id:
+        raise ConfigError("--caller-id is required: the official number the campaign presents, "
+                          "which must be in its allowed list (白名单) in the --rules file")
     if cfg.compliance_rules is None and cfg.ami is None:
         demo = {"rules": {"all.caller_id": {"allowed": {cfg.campaign.name: [DEMO_CALLER_ID]}}}}
         rules = load_rules(cfg.compliance_preset, demo)

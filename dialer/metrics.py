@@ -19,6 +19,12 @@ from prometheus_client.registry import Collector
 
 from . import __version__
 from .core.engine import DialerSnapshot
+from .core.events import AMD_STATUSES
+from .core.model import Disposition
+
+DISPOSITIONS = tuple(d.value for d in Disposition)
+#: Reasons the gate could not decide (dialer/gate.py); other reasons appear when they happen.
+GATE_ERROR_REASONS = ("ledger_unavailable", "corrupt_record")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +79,8 @@ class SnapshotCollector(Collector):
         gate = CounterMetricFamily(
             "dialer_compliance_gate_errors", "Gate could not decide (fails closed).", labels=["reason"]
         )
-        for reason, n in sorted(st.gate_errors.items()):
+        # Known reasons start at 0 so rate()/increase() see the first error.
+        for reason, n in sorted(({r: 0 for r in GATE_ERROR_REASONS} | st.gate_errors).items()):
             gate.add_metric([reason], n)
         yield gate
 
@@ -99,6 +106,20 @@ class SnapshotCollector(Collector):
             "dialer_compliance_refusals", "Attempts the compliance gate refused, by rule.", labels=["campaign", "rule"]
         )
         decisions = CounterMetricFamily("dialer_pacing_decisions", "Pacing decisions taken.", labels=["campaign"])
+        reserved = CounterMetricFamily(
+            "dialer_attempts_reserved", "Attempts sent to the compliance gate.", labels=["campaign"]
+        )
+        busy_s = CounterMetricFamily(
+            "dialer_agent_busy_seconds",
+            "Agent seconds spent ringing, talking or in wrap-up (rolling occupancy: rate of this over "
+            "rate of dialer_agent_available_seconds_total).",
+            labels=["campaign"],
+        )
+        avail_s = CounterMetricFamily(
+            "dialer_agent_available_seconds",
+            "Agent seconds logged in and not paused (ready plus busy).",
+            labels=["campaign"],
+        )
         agents = GaugeMetricFamily("dialer_agents", "Agents by state.", labels=["campaign", "state"])
         in_flight = GaugeMetricFamily(
             "dialer_calls_in_flight", "Calls originated and not yet with an agent or ended.", labels=["campaign"]
@@ -126,15 +147,19 @@ class SnapshotCollector(Collector):
         for c in snap.campaigns:
             s = c.stats
             originated.add_metric([c.name], s.placed)
-            for disp, n in sorted(s.dispositions.items()):
-                outcomes.add_metric([c.name, disp], n)
+            # Every disposition and AMD status is exported from 0, so the first one counts.
+            for disp in DISPOSITIONS:
+                outcomes.add_metric([c.name, disp], s.dispositions.get(disp, 0))
             answered.add_metric([c.name], s.answered_human)
             abandoned.add_metric([c.name], s.abandoned)
-            for status, n in sorted(s.amd.items()):
-                amd.add_metric([c.name, status], n)
+            for status in sorted(set(AMD_STATUSES) | set(s.amd)):
+                amd.add_metric([c.name, status], s.amd.get(status, 0))
             for rule, n in sorted(s.refused_by_rule.items()):
                 refusals.add_metric([c.name, rule], n)
             decisions.add_metric([c.name], s.pacing_decisions)
+            reserved.add_metric([c.name], s.reserved)
+            busy_s.add_metric([c.name], c.talk_wrap_s)
+            avail_s.add_metric([c.name], c.available_s)
             for state, n in c.agents.items():
                 agents.add_metric([c.name, state], n)
             in_flight.add_metric(
@@ -153,6 +178,9 @@ class SnapshotCollector(Collector):
             amd,
             refusals,
             decisions,
+            reserved,
+            busy_s,
+            avail_s,
             agents,
             in_flight,
             ratio,

@@ -25,7 +25,7 @@ from .core import commands as cmd
 from .core import events as ev
 from .core.kernels import IMPLEMENTATION as KERNEL
 from .core.privacy import mask_phone
-from .gate import Gate
+from .gate import Gate, campaign_rules
 from .leads import demo_leads, load_leads
 from .metrics import AmiFigures, DialerMetrics, MetricsState
 from .outcomes import JsonLinesSink, NullSink, OutcomeSink, outcome_event
@@ -84,6 +84,7 @@ class DialerService:
         self.leads_loaded = 0
         self.errors: list[str] = []
         self._metrics_server: Any = None
+        self._stop_requests = 0
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -91,10 +92,12 @@ class DialerService:
         loop = asyncio.get_running_loop()
         cfg = self.config
         self.clock = Clock(loop, cfg.speed)
-        if cfg.metrics is not None:
-            self._metrics_server = self.metrics.serve(*cfg.metrics)
+        rules_ok = campaign_rules(cfg)  # a misconfigured campaign fails before anything starts
+        del rules_ok
         if not cfg.pseudonym_key:
             log.warning("DIALER_PSEUDONYM_KEY not set: borrower pseudonyms are random for this run only")
+        if cfg.metrics is not None:
+            self._metrics_server = self.metrics.serve(*cfg.metrics)
         if cfg.outcomes_path:
             self.sink = JsonLinesSink(cfg.outcomes_path)
         host, port, user, secret = await self._pbx_endpoint()
@@ -141,6 +144,14 @@ class DialerService:
         self.leads_loaded = len(leads)
         self._dispatch(ev.LeadsAdded(self.clock.now(), cfg.campaign.name, tuple(leads)))
 
+    def request_stop(self) -> None:
+        """SIGTERM/SIGINT: the first stops new calls (calls in progress finish), the second
+        also hangs up what is still up. Nobody's conversation is cut by a routine stop."""
+        self._stop_requests += 1
+        log.warning("stop requested (%d): %s", self._stop_requests,
+                    "draining: no new calls, waiting for calls in progress" if self._stop_requests == 1
+                    else "hanging up the calls still in progress")
+
     async def run(self) -> Summary:
         """Dial for the configured duration, drain, and return the summary."""
         assert self.clock is not None
@@ -156,6 +167,11 @@ class DialerService:
         tick_real_s = max(0.005, cfg.tick_s / cfg.speed)
         while True:
             now = clock.now()
+            if self._stop_requests and not draining:
+                stop_at = min(stop_at, now)
+                drain_deadline = stop_at + cfg.drain_timeout_s
+            if self._stop_requests > 1:
+                drain_deadline = min(drain_deadline, now)
             if not draining and now >= stop_at:
                 draining = True
                 self._dispatch(ev.Drain(now))

@@ -43,6 +43,9 @@ BUSY_STATES = frozenset({AgentState.RINGING, AgentState.ON_CALL, AgentState.WRAP
 class Agent:
     name: str
     queues: set[str] = field(default_factory=set)
+    # Every queue the agent ever belonged to: time accounting stays with a campaign after
+    # the agent leaves its queue, so cumulative figures never go backwards.
+    queues_ever: set[str] = field(default_factory=set)
     state: AgentState = AgentState.LOGGED_OUT
     since: float = 0.0
     call_id: str | None = None
@@ -79,6 +82,7 @@ class Agent:
                wrapup_s: float | None) -> None:
         if queue:
             self.queues.add(queue)
+            self.queues_ever.add(queue)
         if paused is not None:
             self.paused = paused
         if wrapup_s is not None:

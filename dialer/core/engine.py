@@ -8,6 +8,7 @@ simulator drive the same engine, so what is tested here is what runs in producti
 
 from __future__ import annotations
 
+import heapq
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -88,6 +89,10 @@ class Dialer:
             self.campaigns[c.name] = Campaign(c, Hopper(c.retry), pacer, CampaignStats())
         self.calls: dict[str, Call] = {}
         self.agents: dict[str, Agent] = {}
+        # Timers, so a tick touches only what is due instead of every call and agent:
+        self._ending: set[str] = set()  # calls waiting for their last Hangup events
+        self._deadlines: list[tuple[float, str]] = []  # heap: watchdog checks per call
+        self._wrapups: list[tuple[float, str]] = []  # heap: agents' wrap-up ends
         self._ended: OrderedDict[str, None] = OrderedDict()
         self._seq = 0
         self.now = 0.0
@@ -135,25 +140,41 @@ class Dialer:
     # --- time -------------------------------------------------------------------------
 
     def _tick(self, now: float, out: list[cmd.Command]) -> None:
-        for agent in self.agents.values():
-            agent.tick(now)
-        for call in list(self.calls.values()):
-            self._watchdog(call, now, out)
-            if call.ready_to_close(now):
+        while self._wrapups and self._wrapups[0][0] <= now:
+            _, name = heapq.heappop(self._wrapups)
+            self.agents[name].tick(now)
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, call_id = heapq.heappop(self._deadlines)
+            call = self.calls.get(call_id)
+            if call is not None:
+                self._watchdog(call, now)
+        for call_id in sorted(self._ending):
+            call = self.calls.get(call_id)
+            if call is None:
+                self._ending.discard(call_id)
+            elif call.ready_to_close(now):
                 self._close(call, now, out)
         if self.pbx_up and not self.backpressure:
             for camp in self.campaigns.values():
                 if not camp.draining:
                     self._pace(camp, now, out)
 
-    def _watchdog(self, call: Call, now: float, out: list[cmd.Command]) -> None:
+    def _watchdog(self, call: Call, now: float) -> None:
+        """A call not answered long after its Originate timeout, or up for longer than any
+        call can last, is declared lost: the PBX forgot it or we missed its end."""
         r = call.record
         if not call.is_live or r.originate_at is None:
             return
-        age = now - r.originate_at
-        limit = (call_timeout := self.campaigns[r.campaign].config.originate_timeout_s) + UNANSWERED_SLACK_S
-        if (call.state in PRE_ANSWER and age > limit) or age > MAX_CALL_S + call_timeout:
-            call.apply(ev.CallVanished(at=now, call_id=r.call_id, reason="watchdog"))
+        timeout = self.campaigns[r.campaign].config.originate_timeout_s
+        if call.state in PRE_ANSWER:
+            deadline = r.originate_at + timeout + UNANSWERED_SLACK_S
+        else:
+            deadline = r.originate_at + timeout + MAX_CALL_S
+        if now < deadline:
+            heapq.heappush(self._deadlines, (deadline, call.call_id))
+            return
+        call.apply(ev.CallVanished(at=now, call_id=r.call_id, reason="watchdog"))
+        self._ending.add(call.call_id)
 
     # --- pacing -------------------------------------------------------------------------
 
@@ -266,8 +287,11 @@ class Dialer:
             return
         if not call.apply(e):
             return
+        if call.state is CallState.ENDING:
+            self._ending.add(call.call_id)
         match e:
             case ev.AttemptApproved():
+                self._watchdog(call, e.at)  # arms the first deadline
                 self._originate(call, out)
             case ev.AttemptRefused():
                 camp = self.campaigns[call.record.campaign]
@@ -300,12 +324,16 @@ class Dialer:
         name = call.record.agent
         if name and name in self.agents:
             cfg = self.campaigns[call.record.campaign].config
-            self.agents[name].call_ended(at, call.call_id, cfg.wrapup_s)
+            agent = self.agents[name]
+            agent.call_ended(at, call.call_id, cfg.wrapup_s)
+            if agent.wrap_until is not None:
+                heapq.heappush(self._wrapups, (agent.wrap_until, name))
 
     def _close(self, call: Call, now: float, out: list[cmd.Command]) -> None:
         call.close(now)
         self._release_agent(call, now)
         del self.calls[call.call_id]
+        self._ending.discard(call.call_id)
         self._remember_ended(call.call_id)
         outcome = Outcome.from_record(call.record)
         camp = self.campaigns[outcome.campaign]
@@ -340,6 +368,7 @@ class Dialer:
             case ev.AgentPaused():
                 if e.queue:
                     a.queues.add(e.queue)
+                    a.queues_ever.add(e.queue)
                 a.pause(e.at, e.paused)
             case ev.AgentRemoved():
                 a.remove(e.at, e.queue)
@@ -364,14 +393,15 @@ class Dialer:
         camps = []
         for camp in self.campaigns.values():
             cfg = camp.config
-            members = [a for a in self.agents.values() if cfg.queue in a.queues]
             agents = {s.value: 0 for s in AgentState}
             busy_s = avail_s = 0.0
-            for a in members:
-                agents[a.state.value] += 1
-                for s in (AgentState.RINGING, AgentState.ON_CALL, AgentState.WRAP_UP):
-                    busy_s += a.time_in_state(s, now)
-                avail_s += a.time_in_state(AgentState.READY, now)
+            for a in self.agents.values():
+                if cfg.queue in a.queues:
+                    agents[a.state.value] += 1
+                if cfg.queue in a.queues_ever or cfg.queue in a.queues:
+                    for s in (AgentState.RINGING, AgentState.ON_CALL, AgentState.WRAP_UP):
+                        busy_s += a.time_in_state(s, now)
+                    avail_s += a.time_in_state(AgentState.READY, now)
             avail_s += busy_s
             calls = {s.value: 0 for s in CallState if s is not CallState.ENDED}
             in_flight = 0
