@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import Sequence
@@ -154,9 +155,34 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
     )
     p.add_argument("--preset", default="cn", choices=("cn", "us", "uk"), help="compliance preset (default: cn)")
     p.add_argument("--rules", metavar="FILE", help="campaign overrides of the compliance preset (JSON)")
+    p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                   help="extra channel variable sent with every Originate (repeatable), e.g. "
+                        "DIALER_RECORD=1, DIALER_MACHINE=drop; see docs/asterisk.md")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.add_argument("--no-progress", action="store_true", help="no live progress line on stderr")
     p.set_defaults(func=cmd_run)
+
+
+def production_pacers() -> list[str]:
+    """Every registered pacer but the benchmark-only `clairvoyant` (it needs foreknowledge)."""
+    from .core.pacing import PACERS
+
+    return sorted(p for p in PACERS if p != "clairvoyant")
+
+
+_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_RESERVED_VARS = ("DIALER_CALL_ID", "DIALER_CAMPAIGN", "DIALER_QUEUE", "DIALER_ABANDON_S", "DIALER_AMD")
+
+
+def parse_var(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not _VAR_NAME.fullmatch(name):
+        raise InputError(f"--var: expected NAME=VALUE with NAME letters, digits or '_', got {text!r}")
+    if name.upper() in _RESERVED_VARS:
+        raise InputError(f"--var: {name} is set by the dialer itself")
+    if any(c in value for c in "\r\n"):
+        raise InputError(f"--var {name}: the value must be on one line")
+    return name, value
 
 
 def build_run_config(a: argparse.Namespace, env: dict[str, str] | None = None) -> RunConfig:
@@ -178,7 +204,10 @@ def build_run_config(a: argparse.Namespace, env: dict[str, str] | None = None) -
         raise InputError(f"campaign: {exc}") from None
     from dataclasses import replace
 
-    campaign = replace(campaign, retry=replace(campaign.retry, max_attempts=a.max_attempts))
+    campaign = replace(campaign, retry=replace(campaign.retry, max_attempts=a.max_attempts),
+                       variables=tuple(parse_var(v) for v in a.var))
+    if a.pacer not in production_pacers():
+        raise InputError(f"--pacer: unknown pacer {a.pacer!r}; expected one of {', '.join(production_pacers())}")
     ami = parse_hostport(a.ami, "--ami") if a.ami else None
     metrics = None if a.metrics == "off" else parse_hostport(a.metrics, "--metrics")
     cfg = RunConfig(

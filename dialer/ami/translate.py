@@ -44,7 +44,9 @@ __all__ = ["QUEUE_GAVE_UP_STATUSES", "AmiTranslator"]
 #: QUEUESTATUS values (DialerQueueResult UserEvent) that mean "left the queue without
 #: an agent"; CONTINUE (connected, then the agent hung up) and empty mean nothing.
 QUEUE_GAVE_UP_STATUSES = frozenset(
-    {"TIMEOUT", "FULL", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL"}
+    {"TIMEOUT", "FULL", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL",
+     "UNKNOWN",  # no such queue (seen on Asterisk 22): nobody could take the call
+     "WITHDRAW"}  # withdrawn from the queue by an action: no agent took it
 )
 
 _DUP_CHECKED = frozenset(
@@ -65,7 +67,10 @@ class _Call:
     amd: bool = False
     amd_status: str = ""
     amd_cause: str = ""
-    gave_up: bool = False
+    # "", "caller" (QueueCallerAbandon seen) or "status" (DialerQueueResult seen). Real
+    # Asterisk also sends QueueCallerAbandon when the queue times out, before our
+    # DialerQueueResult TIMEOUT: the status, when it comes, refines "caller".
+    gave_up: str = ""
     uniqueids: set[str] = field(default_factory=set)
 
 
@@ -417,10 +422,10 @@ class AmiTranslator:
             return out
         status = frame.get("QueueStatus").upper()
         if status in QUEUE_GAVE_UP_STATUSES:
-            if call.gave_up:
+            if call.gave_up == "status":
                 self.stats["suppressed"] += 1
             else:
-                call.gave_up = True
+                call.gave_up = "status"
                 out.append(ev.QueueGaveUp(self._at(frame, received_at), call.call_id,
                                           reason=status.lower()))
         return out
@@ -494,7 +499,7 @@ class AmiTranslator:
         if call.gave_up:
             self.stats["suppressed"] += 1
             return []
-        call.gave_up = True
+        call.gave_up = "caller"
         return [ev.QueueGaveUp(self._at(frame, received_at), call.call_id, reason="caller",
                                hold_s=self._float(frame, "HoldTime"))]
 

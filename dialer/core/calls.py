@@ -93,7 +93,7 @@ class Call:
     """One attempt's live state. Mutated only through `apply`, by the engine."""
 
     __slots__ = (
-        "abandon_after_s", "amd", "end_signal_at", "failed_reason", "leg_causes", "legs",
+        "abandon_after_s", "agents_offered", "amd", "end_signal_at", "failed_reason", "leg_causes", "legs",
         "legs_down", "record", "rejected", "state", "vanished",
     )
 
@@ -108,6 +108,9 @@ class Call:
         self.failed_reason: int | None = None
         self.rejected = False
         self.vanished = False
+        # Agents the queue rang for this call: released when the call ends, since Asterisk
+        # reports nothing to the agent side when the caller leaves while it rings.
+        self.agents_offered: set[str] = set()
         self.end_signal_at: float | None = None
 
     @property
@@ -206,7 +209,10 @@ class Call:
                     return False
                 r.queued_at = e.at
                 return True
-            case ev.AgentOffered() | ev.AgentMissed():
+            case ev.AgentOffered():
+                self.agents_offered.add(e.agent)
+                return True
+            case ev.AgentMissed():
                 return True  # agent bookkeeping happens in the agent machine
             case ev.CallConnected():
                 if r.connect_at is not None:
@@ -219,6 +225,9 @@ class Call:
                     r.abandoned = True  # connected, but later than the law allows
                 return True
             case ev.QueueGaveUp():
+                if r.queue_result == "caller" and e.reason != "caller" and r.connect_at is None:
+                    r.queue_result = e.reason  # Asterisk's QueueCallerAbandon before a TIMEOUT
+                    return True
                 if r.queue_result is not None or r.connect_at is not None:
                     return False
                 r.queue_result = e.reason
@@ -312,12 +321,16 @@ class Call:
             return Disposition.MACHINE
         if r.queue_result is not None:
             return Disposition.ABANDONED
+        if self.vanished:
+            # We lost sight of the call after the answer: it may have reached an agent or
+            # been abandoned; guessing either would corrupt the figures.
+            return Disposition.LOST
         start = r.amd_at if r.amd_at is not None else (None if self.amd else r.answer_at)
-        if start is None:  # hung up (or vanished) before the AMD verdict
-            return Disposition.LOST if self.vanished else Disposition.HUMAN_HANGUP
+        if start is None:  # hung up before the AMD verdict
+            return Disposition.HUMAN_HANGUP
         end = r.hangup_at if r.hangup_at is not None else r.ended_at
         if r.amd_status == "HANGUP":
             return Disposition.HUMAN_HANGUP
         if end is not None and end - start > self.abandon_after_s:
             return Disposition.ABANDONED  # a person waited past the threshold, no agent
-        return Disposition.LOST if self.vanished else Disposition.HUMAN_HANGUP
+        return Disposition.HUMAN_HANGUP

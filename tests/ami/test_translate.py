@@ -415,3 +415,21 @@ def test_member_wrapuptime_zero_means_the_queue_default():
     tr = AmiTranslator()
     a1, a2 = (tr.translate(f, 1.0)[0] for f in frames)
     assert a1.wrapup_s is None and a2.wrapup_s == 15.0
+
+
+def test_caller_abandon_then_queue_timeout_gives_both_in_order():
+    from dialer.ami.codec import parse_buffer
+
+    tr = AmiTranslator()
+    tr.register_originate("c9", "c9")
+    frames, _ = parse_buffer(
+        b"Event: Newchannel\r\nChannel: Local/1@callees-00000001;1\r\nUniqueid: c9\r\n\r\n"
+        b"Event: QueueCallerAbandon\r\nChannel: Local/1@callees-00000001;1\r\nUniqueid: c9\r\n"
+        b"Queue: agents\r\nPosition: 1\r\nHoldTime: 1\r\n\r\n"
+        b"Event: UserEvent\r\nUserEvent: DialerQueueResult\r\nChannel: Local/1@callees-00000001;1\r\n"
+        b"Uniqueid: c9\r\nQueueStatus: TIMEOUT\r\nCallID: c9\r\n\r\n"
+        b"Event: UserEvent\r\nUserEvent: DialerQueueResult\r\nChannel: Local/1@callees-00000001;1\r\n"
+        b"Uniqueid: c9\r\nQueueStatus: TIMEOUT\r\nCallID: c9\r\n\r\n"
+    )
+    got = [e for f in frames for e in tr.translate(f, 1.0) if isinstance(e, ev.QueueGaveUp)]
+    assert [e.reason for e in got] == ["caller", "timeout"]

@@ -288,3 +288,21 @@ def test_far_end_cause_without_response_still_classifies():
         ]
     )
     assert call.record.disposition is Disposition.BUSY
+
+
+def test_vanished_while_waiting_for_an_agent_is_lost_not_abandoned():
+    call = run(HUMAN_CONNECTED[:8] + [ev.CallVanished(30.0, CID)], close_at=30.0)
+    assert call.record.disposition is Disposition.LOST
+    assert call.record.abandoned is False
+
+
+def test_queue_timeout_after_asterisk_abandon_event_refines_the_reason():
+    # Real Asterisk 22 sends QueueCallerAbandon on a queue timeout too, before the dialplan's
+    # DialerQueueResult TIMEOUT (seen on a live PBX, see docs/asterisk.md).
+    seq = ABANDON_CALLER[:8] + [
+        ev.QueueGaveUp(8.2, CID, reason="caller", hold_s=1), ev.QueueGaveUp(8.2, CID, reason="timeout"),
+        ev.CallHungUp(11.3, CID, leg=1, cause=16), ev.CallHungUp(11.3, CID, leg=2, cause=16),
+    ]
+    call = run(seq)
+    assert call.record.disposition is Disposition.ABANDONED
+    assert call.record.queue_result == "timeout"
