@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from .compliance.cli import register as register_compliance
 from .config import DEMO_CALLER_ID, RunConfig, Secret, parse_hostport, secret_from_env
 from .core.model import CampaignConfig
+from .delivery import add_delivery_arguments, delivery_settings
 from .errors import DialerError, InputError
 from .logs import setup_logging
 
@@ -160,6 +161,7 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
                         "DIALER_RECORD=1, DIALER_MACHINE=drop; see docs/asterisk.md")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.add_argument("--no-progress", action="store_true", help="no live progress line on stderr")
+    add_delivery_arguments(p)
     p.set_defaults(func=cmd_run)
 
 
@@ -243,9 +245,10 @@ def cmd_run(a: argparse.Namespace) -> int:
     from .summary import format_table
 
     cfg = build_run_config(a)
+    delivery = delivery_settings(a, cfg)
 
     async def main() -> int:
-        service = DialerService(cfg)
+        service = DialerService(cfg, delivery=delivery)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             # First signal: stop dialing and let calls finish; second: hang up and exit.

@@ -25,10 +25,10 @@ from .core import commands as cmd
 from .core import events as ev
 from .core.kernels import IMPLEMENTATION as KERNEL
 from .core.privacy import mask_phone
+from .delivery import Delivery, DeliverySettings, RecoveryReport
 from .gate import Gate, campaign_rules
 from .leads import demo_leads, load_leads
 from .metrics import AmiFigures, DialerMetrics, MetricsState
-from .outcomes import JsonLinesSink, NullSink, OutcomeSink, outcome_event
 from .summary import Summary, summarize
 
 log = logging.getLogger("dialer.service")
@@ -66,7 +66,8 @@ class Progress:
 
 
 class DialerService:
-    def __init__(self, config: RunConfig, *, metrics: DialerMetrics | None = None) -> None:
+    def __init__(self, config: RunConfig, *, metrics: DialerMetrics | None = None,
+                 delivery: DeliverySettings | None = None) -> None:
         config.validate()
         self.config = config
         self.metrics = metrics or DialerMetrics()
@@ -76,10 +77,17 @@ class DialerService:
         self.pbx: Any = None  # the embedded SimulatedPBX, when used
         self.link: AmiLink | None = None
         self.gate: Gate | None = None
-        self.sink: OutcomeSink = NullSink()
         self.clock: Clock | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pseudonym_key = config.pseudonym_key.reveal().encode() or secrets.token_bytes(32)
+        # Outcomes and the other events leave through a durable outbox (RabbitMQ, the
+        # --outcomes JSON-lines file, or nothing), so the call path never waits for a broker.
+        self.delivery = Delivery(
+            delivery or DeliverySettings.for_run(config), run_id=self.run_id, campaigns=[config.campaign],
+            pseudonym_key=self._pseudonym_key, now=lambda: self._now(), on_backpressure=self._on_backpressure,
+        )
+        self.recovery: RecoveryReport | None = None
+        self.backpressure_changes: list[bool] = []
         self.lead_errors: list[str] = []
         self.leads_loaded = 0
         self.errors: list[str] = []
@@ -92,16 +100,19 @@ class DialerService:
         loop = asyncio.get_running_loop()
         cfg = self.config
         self.clock = Clock(loop, cfg.speed)
-        rules_ok = campaign_rules(cfg)  # a misconfigured campaign fails before anything starts
-        del rules_ok
+        rules = campaign_rules(cfg)  # a misconfigured campaign fails before anything starts
         if not cfg.pseudonym_key:
             log.warning("DIALER_PSEUDONYM_KEY not set: borrower pseudonyms are random for this run only")
+        # A bad broker URL or password fails here, before the PBX; a broker that is down
+        # only means the outbox buffers (and says so).
+        await self.delivery.start(compliance_rules=(rules.fingerprint,))
         if cfg.metrics is not None:
             self._metrics_server = self.metrics.serve(*cfg.metrics)
-        if cfg.outcomes_path:
-            self.sink = JsonLinesSink(cfg.outcomes_path)
         host, port, user, secret = await self._pbx_endpoint()
         self.gate = await Gate.open(cfg, lambda: self._now())
+        # Attempts an earlier run of this outbox reserved and never closed (a crash) get
+        # their outcome now; the ledger keeps counting them.
+        self.recovery = await self.delivery.recover(self.gate.ledger)
         self.link = AmiLink(host, port, user, secret.reveal(), events=cfg.ami_events,
                             on_frame=self._on_frame, on_link=self._on_link)
         await self.link.start()
@@ -190,6 +201,7 @@ class DialerService:
                 self._tick(now + 2)
                 break
             self._publish_metrics()
+            self.delivery.tick(now, lambda t=now: self.core.snapshot(t))
             self._progress(progress, now)
             await asyncio.sleep(tick_real_s)
         await self._settle()
@@ -209,9 +221,9 @@ class DialerService:
             await self.link.close()
         if self.pbx is not None:
             await self.pbx.stop()
+        await self.delivery.close()
         if self.gate is not None:
             await self.gate.close()
-        await self.sink.close()
         if self._metrics_server is not None:
             server, _thread = self._metrics_server
             server.shutdown()
@@ -312,10 +324,15 @@ class DialerService:
             await self.link.hangup(c.call_id)
 
     async def _emit(self, c: cmd.EmitOutcome) -> None:
+        """The outcome is durable in the outbox before the ledger is told, so a crash in
+        between leaves an open attempt that recovery closes with the real result."""
         assert self.gate is not None
-        event = outcome_event(c.outcome, pseudonym_key=self._pseudonym_key)
+        await self.delivery.emit_outcome(c.outcome)
         await self.gate.complete(c.outcome)
-        await self.sink.write(event)
+
+    def _on_backpressure(self, engaged: bool) -> None:
+        self.backpressure_changes.append(engaged)
+        self._dispatch(ev.OutboxBackpressure(self._now(), engaged=engaged))
 
     # --- figures ------------------------------------------------------------------------
 
@@ -328,6 +345,7 @@ class DialerService:
                             frames=stats.get("frames", 0), malformed=stats.get("malformed", 0),
                             reconnects=link.reconnects if link else 0),),
             abandon_cap=self.core.abandon_target, kernel=KERNEL,
+            outbox_depth=self.delivery.outbox_depth, publish_failures=self.delivery.publish_failures,
             gate_errors=self.gate.error_counts() if self.gate else {},
         ))
 
