@@ -10,7 +10,7 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .compliance.cli import register as register_compliance
 from .config import DEMO_CALLER_ID, RunConfig, Secret, parse_hostport, secret_from_env
@@ -22,27 +22,18 @@ from .logs import setup_logging
 EXIT_USAGE = 2
 
 
-def _positive_float(name: str):  # type: ignore[no-untyped-def]
+def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
+    """argparse type: a number > 0 (a float) or >= 1 (an int); the message says which."""
+    what = "an integer" if kind is int else "a number"
+    bound = ">= 1" if kind is int else "> 0"
+
     def parse(v: str) -> float:
         try:
-            x = float(v)
+            x = kind(v)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {v!r}") from None
+            raise argparse.ArgumentTypeError(f"expected {what}, got {v!r}") from None
         if x <= 0:
-            raise argparse.ArgumentTypeError(f"expected a number > 0, got {v!r}")
-        return x
-
-    return parse
-
-
-def _positive_int(name: str):  # type: ignore[no-untyped-def]
-    def parse(v: str) -> int:
-        try:
-            x = int(v)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {v!r}") from None
-        if x < 1:
-            raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v!r}")
+            raise argparse.ArgumentTypeError(f"expected {what} {bound}, got {v!r}")
         return x
 
     return parse
@@ -82,20 +73,20 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
     )
     p.add_argument(
         "--agents",
-        type=_positive_int("--agents"),
+        type=_positive(int),
         default=10,
         help="agents logged in on the embedded PBX (default: 10)",
     )
     p.add_argument(
         "--duration",
-        type=_positive_float("--duration"),
+        type=_positive(float),
         default=60.0,
         metavar="SECONDS",
         help="stop placing new calls after this many seconds, then drain (default: 60)",
     )
     p.add_argument(
         "--drain-timeout",
-        type=_positive_float("--drain-timeout"),
+        type=_positive(float),
         default=None,
         metavar="SECONDS",
         help="after --duration, wait this long for calls to end naturally, then hang "
@@ -104,7 +95,7 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
     p.add_argument("--leads", metavar="FILE.csv", help="lead file (default: a generated demo list)")
     p.add_argument(
         "--demo-leads",
-        type=_positive_int("--demo-leads"),
+        type=_positive(int),
         default=None,
         metavar="N",
         help="size of the generated demo list",
@@ -127,23 +118,23 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
     )
     p.add_argument(
         "--abandon-after",
-        type=_positive_float("--abandon-after"),
+        type=_positive(float),
         default=2.0,
         metavar="SECONDS",
         help="legal abandonment threshold (default: 2)",
     )
     p.add_argument(
         "--originate-timeout",
-        type=_positive_float("--originate-timeout"),
+        type=_positive(float),
         default=30.0,
         metavar="SECONDS",
         help="how long a number rings (default: 30)",
     )
-    p.add_argument("--max-attempts", type=_positive_int("--max-attempts"), default=3)
+    p.add_argument("--max-attempts", type=_positive(int), default=3)
     p.add_argument("--scenario", metavar="FILE.json", help="embedded PBX callee behaviour (default: collections day)")
     p.add_argument(
         "--speed",
-        type=_positive_float("--speed"),
+        type=_positive(float),
         default=1.0,
         help="embedded PBX only: simulated seconds per real second (default: 1)",
     )

@@ -1,20 +1,21 @@
-"""The public outcome event: what leaves the process for every originated call.
+"""The public outcome event, version 1 (`dialer.outcome/1`), and the timestamp format.
 
-The core's Outcome holds raw identity; this module is the only place that turns it into
-the published form, so masking and pseudonymisation cannot be forgotten by a sink.
-Schema: dialer/schemas/outcome.v1.json (README "Outcome events").
+The event on the wire is version 2 (dialer/sinks/events.py `outcome_body`), the only
+place that turns the core's Outcome (raw identity) into a published form, so masking and
+pseudonymisation cannot be forgotten. Version 1 is kept for consumers that have not moved
+and is, by construction, version 2 without the fields version 2 added.
+Schemas: dialer/schemas/outcome.v1.json and outcome.v2.json.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from .core.model import Outcome
-from .core.privacy import mask_phone, pseudonymise
 
-SCHEMA = "dialer.outcome/1"
+SCHEMA_V1 = "dialer.outcome/1"
+V2_ONLY_FIELDS = ("strategy", "segment", "script_variant", "compliance_rules", "recording", "recovered")
 
 
 def iso(ts: float | None) -> str | None:
@@ -23,67 +24,12 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def outcome_event(o: Outcome, *, pseudonym_key: bytes, mask: bool = True) -> dict[str, Any]:
-    return {
-        "schema": SCHEMA,
-        "attempt_id": o.attempt_id,
-        "campaign": o.campaign,
-        "attempt_no": o.attempt_no,
-        "borrower": pseudonymise(o.borrower_id, pseudonym_key),
-        "phone": mask_phone(o.phone) if mask else o.phone,
-        "disposition": o.disposition.value,
-        "abandoned": o.abandoned,
-        "amd_status": o.amd_status,
-        "amd_cause": o.amd_cause,
-        "hangup_cause": o.hangup_cause,
-        "hangup_cause_txt": o.hangup_cause_txt or None,
-        "originate_reason": o.originate_reason,
-        "queue_result": o.queue_result,
-        "agent": o.agent,
-        "timestamps": {
-            "originate": iso(o.originate_at),
-            "answer": iso(o.answer_at),
-            "amd": iso(o.amd_at),
-            "connect": iso(o.connect_at),
-            "hangup": iso(o.hangup_at),
-            "ended": iso(o.ended_at),
-        },
-    }
+def outcome_event(o: Outcome, *, pseudonym_key: bytes) -> dict[str, Any]:
+    """The version-1 event for an outcome: the version-2 body minus the fields v2 added."""
+    from .sinks.events import OutcomeLabels, outcome_body  # the sinks import this module
 
-
-class OutcomeSink(Protocol):
-    """Where outcome events go. The broker sink (RabbitMQ) implements the same protocol."""
-
-    async def write(self, event: dict[str, Any]) -> None: ...
-
-    async def close(self) -> None: ...
-
-
-class JsonLinesSink:
-    """Appends one JSON object per line and flushes it, so a crash loses no written line."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._f = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
-        self.written = 0
-
-    async def write(self, event: dict[str, Any]) -> None:
-        self._f.write(json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n")
-        self._f.flush()
-        self.written += 1
-
-    async def close(self) -> None:
-        self._f.close()
-
-
-class NullSink:
-    """Counts events and keeps nothing: the default when no --outcomes file is given."""
-
-    def __init__(self) -> None:
-        self.written = 0
-
-    async def write(self, event: dict[str, Any]) -> None:
-        self.written += 1
-
-    async def close(self) -> None:
-        return None
+    body = outcome_body(o, pseudonym_key, OutcomeLabels())
+    for name in V2_ONLY_FIELDS:
+        body.pop(name)
+    body["schema"] = SCHEMA_V1
+    return body
