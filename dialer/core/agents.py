@@ -116,6 +116,7 @@ class Agent:
             self.call_id = None
 
     def offered(self, at: float, call_id: str) -> None:
+        self.tick(at)  # a wrap-up that ended since the last tick ended at its own time
         if self.state is AgentState.LOGGED_OUT:
             self.since = self.since or at
         self.call_id = call_id
@@ -128,6 +129,7 @@ class Agent:
 
     def connected(self, at: float, call_id: str) -> bool:
         """Returns False if the agent was already on another call (a PBX anomaly)."""
+        self.tick(at)
         clash = self.state is AgentState.ON_CALL and self.call_id not in (None, call_id)
         self.call_id = call_id
         self._enter(AgentState.ON_CALL, at)

@@ -18,8 +18,8 @@ from .agents import BUSY_STATES, Agent, AgentState
 from .calls import IN_FLIGHT, PRE_ANSWER, WAITING_FOR_AGENT, Call, CallState
 from .hopper import Hopper
 from .model import CallRecord, CampaignConfig, Outcome
-from .pacing import Pacer, PacingView, make_pacer
-from .stats import CampaignStats, is_live_answer
+from .pacing import Pacer, PacingView, feed_outcome, make_pacer
+from .stats import CampaignStats
 
 # A call not answered this long after its Originate timeout is declared lost: the PBX
 # forgot it or we missed its end (a dropped link). Answered calls get a generous cap.
@@ -182,11 +182,21 @@ class Dialer:
         cfg = camp.config
         counts = {s: 0 for s in AgentState}
         talk_elapsed: list[float] = []
+        # --- pacing feed (predictive pacer): wrap-up left, AMD elapsed, wrap-up time -------
+        wrap_remaining: list[float] = []
+        answered_elapsed: list[float] = []
+        wrap_sum = 0.0
+        members = 0
+        # ---------------------------------------------------------------------------------
         for a in self.agents.values():
             if cfg.queue in a.queues:
                 counts[a.state] += 1
                 if a.state is AgentState.ON_CALL:
                     talk_elapsed.append(now - a.since)
+                elif a.state is AgentState.WRAP_UP and a.wrap_until is not None:
+                    wrap_remaining.append(a.wrap_until - now)
+                members += 1
+                wrap_sum += cfg.wrapup_s if a.wrapup_s is None else a.wrapup_s
         dialing = answered = waiting = live = 0
         dialing_elapsed: list[float] = []
         for c in self.calls.values():
@@ -199,6 +209,8 @@ class Dialer:
                     dialing_elapsed.append(now - c.record.originate_at)
             elif c.state is CallState.ANSWERED:
                 answered += 1
+                if c.record.answer_at is not None:
+                    answered_elapsed.append(now - c.record.answer_at)
             elif c.state in WAITING_FOR_AGENT:
                 waiting += 1
         return PacingView(
@@ -216,6 +228,10 @@ class Dialer:
             abandon_target=self.abandon_target,
             talk_elapsed_s=tuple(talk_elapsed),
             dialing_elapsed_s=tuple(dialing_elapsed),
+            wrap_remaining_s=tuple(wrap_remaining),
+            answered_elapsed_s=tuple(answered_elapsed),
+            wrapup_s=wrap_sum / members if members else cfg.wrapup_s,
+            abandon_after_s=cfg.abandon_after_s,
         )
 
     def _pace(self, camp: Campaign, now: float, out: list[cmd.Command]) -> None:
@@ -321,13 +337,19 @@ class Dialer:
             self._close(call, e.at, out)
 
     def _release_agent(self, call: Call, at: float) -> None:
-        name = call.record.agent
-        if name and name in self.agents:
-            cfg = self.campaigns[call.record.campaign].config
-            agent = self.agents[name]
+        """The call is over for its agent: wrap-up if they talked, back to ready if the
+        queue was still ringing them (the caller left, or we lost sight of the call)."""
+        cfg = self.campaigns[call.record.campaign].config
+        for name in sorted(call.agents_offered | {call.record.agent} - {None}):
+            agent = self.agents.get(name)  # type: ignore[arg-type]
+            if agent is None or agent.call_id != call.call_id:
+                continue
+            if agent.state is AgentState.RINGING:
+                agent.missed(at, call.call_id)
+                continue
             agent.call_ended(at, call.call_id, cfg.wrapup_s)
             if agent.wrap_until is not None:
-                heapq.heappush(self._wrapups, (agent.wrap_until, name))
+                heapq.heappush(self._wrapups, (agent.wrap_until, agent.name))
 
     def _close(self, call: Call, now: float, out: list[cmd.Command]) -> None:
         call.close(now)
@@ -338,7 +360,7 @@ class Dialer:
         outcome = Outcome.from_record(call.record)
         camp = self.campaigns[outcome.campaign]
         camp.stats.record(outcome)
-        camp.pacer.observe_outcome(now, is_live_answer(outcome), outcome.abandoned)
+        feed_outcome(camp.pacer, outcome)  # observe(outcome) if the pacer has it, else observe_outcome
         out.append(cmd.EmitOutcome(outcome))
         if not camp.hopper.finished(outcome.borrower_id, outcome.disposition, now):
             out.append(

@@ -86,3 +86,14 @@ def test_external_call_and_logout():
     a.status(4.0, "agents", device_status=1, paused=None, wrapup_s=None)
     a.remove(5.0, "agents")
     assert a.state is AgentState.LOGGED_OUT
+
+
+def test_offer_right_after_wrapup_counts_the_gap_as_ready_not_wrapup():
+    a = ready_agent()
+    a.offered(1.0, "c1")
+    a.connected(1.0, "c1")
+    a.call_ended(10.0, "c1", default_wrapup_s=5.0)
+    # No tick between the end of the wrap-up (15.0) and the next offer (15.4).
+    a.offered(15.4, "c2")
+    assert a.time_in_state(AgentState.WRAP_UP, 16.0) == pytest.approx(5.0)
+    assert a.time_in_state(AgentState.READY, 16.0) == pytest.approx(1.0 + 0.4)

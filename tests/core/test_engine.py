@@ -243,3 +243,22 @@ def test_bad_configuration_is_refused():
         Dialer([campaign(), campaign()], run_id="x")
     with pytest.raises(ValueError, match="unknown pacer"):
         Dialer([campaign(pacer="magic")], run_id="x")
+
+
+def test_agent_rung_for_a_call_that_ends_goes_back_to_ready():
+    d = Dialer([campaign()], run_id="t10")
+    d.handle(ev.AgentStatus(0.0, "agent1", queue="agents", device_status=1, paused=False))
+    d.handle(ev.LeadsAdded(0.0, "c1", (make_lead(1),)))
+    (reserve,) = d.handle(ev.Tick(1.0))
+    cid = reserve.call_id
+    for e in (ev.AttemptApproved(1.0, cid), ev.OriginateQueued(1.0, cid), ev.CallLegCreated(1.0, cid, leg=1),
+              ev.CallAnswered(3.0, cid), ev.AmdVerdict(5.0, cid, status="HUMAN"),
+              ev.CallQueued(5.0, cid, queue="agents"), ev.AgentOffered(5.0, cid, agent="agent1")):
+        d.handle(e)
+    assert d.agents["agent1"].state is AgentState.RINGING
+    # The caller hangs up while the agent's phone rings: Asterisk says nothing to the agent side.
+    d.handle(ev.QueueGaveUp(5.5, cid, reason="caller"))
+    d.handle(ev.CallHungUp(5.5, cid, leg=1, cause=16))
+    d.handle(ev.Tick(7.0))
+    assert d.agents["agent1"].state is AgentState.READY
+    assert not d.calls

@@ -5,7 +5,8 @@ relative 1e-9, in practice a few ulps): the compiled module `dialer._ext.<name>`
 source `ext/<name>.pyx`) and the twin `dialer.core.kernels.<name>_py`. This selector imports
 the compiled one unless the environment variable DIALER_NO_EXTENSIONS is set (to anything but
 '', '0', 'false', 'no'), and falls back to the twin when it was not built (ImportError).
-`IMPLEMENTATION` says which one was taken: "cython" or "python".
+`IMPLEMENTATIONS` says which one was taken for each kernel module ("cython" or "python");
+`IMPLEMENTATION` is "cython" only when every one of them is compiled.
 
 Reading that variable, once, here at import, is the only contact the core has with its
 environment; everything the kernels compute is a pure function of its arguments.
@@ -21,6 +22,20 @@ Erlang kernels (rates share one time unit; answers use it):
   unstable.
 - erlang_a(servers, arrival_rate, service_rate, abandon_rate) -> (P(W>0), P(Ab), E[W]):
   M/M/n+M, exponential patience with mean 1/abandon_rate.
+
+Pacing kernels (seconds; see dialer/core/kernels/pacing_py.py for the model):
+
+- poisson_binomial_pmf(p) / poisson_binomial_cdf(p) -> ndarray: exact O(n^2) DP.
+- poisson_binomial_window(p, half_width=None) -> (lo, pmf): O(n·k) DP over a window of k values
+  following the running mean, tails folded into the edge bins.
+- answer_probabilities(elapsed, horizon, live_cdf, pre_survival, dt) -> ndarray: P(a dialing
+  call needs an agent within the horizon | not answered after `elapsed` seconds).
+- release_probabilities(elapsed, horizon, survival, dt) -> ndarray: P(a busy agent's call ends
+  within the horizon | `elapsed` seconds into it).
+- dial_count(demand, supply, offset, weight, q_new, n_max, budget, rate, work_limit) ->
+  (n, added, p1, e0): the dial-count optimiser on per-horizon probabilities.
+- PacingModel(tables...).decide(view's elapsed times, counts, n_max, budget, rate): the whole
+  pacing decision, fused (what the predictive pacer calls on every tick).
 """
 
 from __future__ import annotations
@@ -28,11 +43,15 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Final, Literal
 
-from . import erlang_py
+from . import erlang_py, pacing_py
 
 __all__ = [
     "IMPLEMENTATION",
+    "IMPLEMENTATIONS",
     "NO_EXTENSIONS",
+    "PacingModel",
+    "answer_probabilities",
+    "dial_count",
     "erlang_a",
     "erlang_b",
     "erlang_b_array",
@@ -40,6 +59,10 @@ __all__ = [
     "erlang_c_array",
     "mmc_asa",
     "mmc_wait_probability",
+    "poisson_binomial_cdf",
+    "poisson_binomial_pmf",
+    "poisson_binomial_window",
+    "release_probabilities",
 ]
 
 
@@ -51,18 +74,31 @@ NO_EXTENSIONS: Final[bool] = _switch_on(os.environ.get("DIALER_NO_EXTENSIONS"))
 
 if TYPE_CHECKING:
     _erlang = erlang_py
+    _pacing = pacing_py
     IMPLEMENTATION: Literal["cython", "python"]
+    IMPLEMENTATIONS: dict[str, Literal["cython", "python"]]
 elif NO_EXTENSIONS:
     _erlang = erlang_py
-    IMPLEMENTATION = "python"
+    _pacing = pacing_py
+    IMPLEMENTATIONS = {"erlang": "python", "pacing": "python"}
 else:
+    IMPLEMENTATIONS = {}
     try:
         from dialer._ext import erlang as _erlang
     except ImportError:
         _erlang = erlang_py
-        IMPLEMENTATION = "python"
+        IMPLEMENTATIONS["erlang"] = "python"
     else:
-        IMPLEMENTATION = "cython"
+        IMPLEMENTATIONS["erlang"] = "cython"
+    try:
+        from dialer._ext import pacing as _pacing
+    except ImportError:
+        _pacing = pacing_py
+        IMPLEMENTATIONS["pacing"] = "python"
+    else:
+        IMPLEMENTATIONS["pacing"] = "cython"
+if not TYPE_CHECKING:
+    IMPLEMENTATION = "cython" if all(v == "cython" for v in IMPLEMENTATIONS.values()) else "python"
 
 erlang_a = _erlang.erlang_a
 erlang_b = _erlang.erlang_b
@@ -71,3 +107,11 @@ erlang_c = _erlang.erlang_c
 erlang_c_array = _erlang.erlang_c_array
 mmc_asa = _erlang.mmc_asa
 mmc_wait_probability = _erlang.mmc_wait_probability
+
+PacingModel = _pacing.PacingModel
+answer_probabilities = _pacing.answer_probabilities
+dial_count = _pacing.dial_count
+poisson_binomial_cdf = _pacing.poisson_binomial_cdf
+poisson_binomial_pmf = _pacing.poisson_binomial_pmf
+poisson_binomial_window = _pacing.poisson_binomial_window
+release_probabilities = _pacing.release_probabilities

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .base import Pacer, PacingView
+from .adaptive import AdaptivePacer
+from .base import OutcomeObserver, Pacer, PacingView, feed_outcome
+from .clairvoyant import ClairvoyantPacer
+from .predictive import PredictivePacer
 from .progressive import ProgressivePacer
+from .ratio import RatioPacer
 
 PACERS: dict[str, Callable[[], Pacer]] = {
     "progressive": ProgressivePacer,
+    "ratio": RatioPacer,
+    "adaptive": AdaptivePacer,
+    "predictive": PredictivePacer,
+    "clairvoyant": ClairvoyantPacer,  # benchmarks only: needs the simulator's oracle
 }
 
 
@@ -19,4 +27,7 @@ def make_pacer(name: str) -> Pacer:
         raise ValueError(f"unknown pacer {name!r}; expected one of {sorted(PACERS)}") from None
 
 
-__all__ = ["PACERS", "Pacer", "PacingView", "ProgressivePacer", "make_pacer"]
+__all__ = [
+    "PACERS", "AdaptivePacer", "ClairvoyantPacer", "OutcomeObserver", "Pacer", "PacingView",
+    "PredictivePacer", "ProgressivePacer", "RatioPacer", "feed_outcome", "make_pacer",
+]
