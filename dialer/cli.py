@@ -18,6 +18,7 @@ from .core.model import CampaignConfig
 from .delivery import add_delivery_arguments, delivery_settings
 from .errors import DialerError, InputError
 from .logs import setup_logging
+from .simulate_cli import register as register_simulate
 
 EXIT_USAGE = 2
 
@@ -276,6 +277,7 @@ def make_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     add_run_parser(sub)
     register_compliance(sub)
+    register_simulate(sub)
     return parser
 
 
