@@ -340,8 +340,11 @@ class Dialer:
         """The call is over for its agent: wrap-up if they talked, back to ready if the
         queue was still ringing them (the caller left, or we lost sight of the call)."""
         cfg = self.campaigns[call.record.campaign].config
-        for name in sorted(call.agents_offered | {call.record.agent} - {None}):
-            agent = self.agents.get(name)  # type: ignore[arg-type]
+        names = set(call.agents_offered)
+        if call.record.agent:
+            names.add(call.record.agent)
+        for name in sorted(names):
+            agent = self.agents.get(name)
             if agent is None or agent.call_id != call.call_id:
                 continue
             if agent.state is AgentState.RINGING:
