@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Pacing quality: every pacer on the same simulated traffic, scored on occupancy at the cap.
 
-    python bench/pacing.py [--quick] [--seeds N] [--jobs 2] [--hours H] [--large-hours H]
+    python bench/pacing.py [--quick] [--seeds N] [--jobs 2] [--hours H] [--agent-hours AH]
 
 The grid: agents {5, 10, 25, 100, 500} x live-answer rate {10%, 25%, 40%} x mean talk
 {45 s, 180 s} x AMD on/off; 20% machines; the rest of the numbers busy / no answer / congestion
@@ -18,10 +18,13 @@ pacer (common random numbers, see dialer.vsim):
   seeds (abandonment grows with the ratio), then confirmed on every seed, stepping down the
   ladder until one holds; its seeds are then the cell's "ratio" results.
 
-A simulated day is `--hours` (default 2) of dialling, `--large-hours` (default 0.5) for teams of
-500 (half an hour of 500 agents holds more calls than a week of 5; the engine's per-tick cost
-grows with agents and calls in flight, see bench/RESULTS.md). The calls in flight at the end run
-to their end.
+A simulated day is `--hours` (default 2) of dialling, shortened for large teams to at most
+`--agent-hours` (default 100) agent-hours and never below 15 minutes: 2 h for 5-25 agents, 1 h for
+100, 15 min for 500. A run's statistical weight is its number of calls, which grows with agents x
+hours; 15 minutes of 500 agents hold more calls than a day of 5, and the simulation's cost grows
+the same way (the engine's per-tick cost grows with agents and calls in flight, see
+bench/RESULTS.md), so this keeps the full grid within about two hours on two cores. The calls in
+flight at the end run to their end.
 
 Reported per cell and pacer (mean over seeds unless said): agent occupancy (busy = ringing,
 talking, wrap-up), mean idle wait between calls, calls (connected) per agent-hour, abandon rate
@@ -560,8 +563,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, default=None, help="seeds per cell (default 10; --quick: 3)")
     p.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     p.add_argument("--hours", type=float, default=None, help="simulated dialling hours per run (default 2; quick 1)")
-    p.add_argument("--large-hours", type=float, default=None,
-                   help="hours per run for teams of 500 and more (default 0.5)")
+    p.add_argument("--agent-hours", type=float, default=100.0,
+                   help="cap on agents x hours per run; large teams get shorter days, never under 15 min "
+                        "(default 100)")
     p.add_argument("--agents", default=None, help="comma-separated subset of team sizes")
     p.add_argument("--answer", default=None, help="comma-separated subset of live-answer rates (0.25,...)")
     p.add_argument("--talk", default=None, help="comma-separated subset of mean talk times (45,180)")
@@ -582,7 +586,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     quick = a.quick
     seeds = list(range(1, (a.seeds or (3 if quick else 10)) + 1))
     hours = a.hours or (1.0 if quick else 2.0)
-    large_hours = a.large_hours or min(hours, 0.5)
     profile_hours = a.profile_hours if a.profile_hours is not None else (0.0 if quick else 8.0)
 
     def floats(text: str | None, default: Sequence[float]) -> list[float]:
@@ -606,7 +609,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     fingerprints = {p: fingerprint(p) for p in pacers}
 
     def hours_for(c: Cell) -> float:
-        return large_hours if c.agents >= 500 else hours
+        return max(0.25, min(hours, a.agent_hours / c.agents))
 
     tasks: list[tuple[str, Any]] = []
     for c in cells:
@@ -618,8 +621,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # longest first, so two workers finish together
     tasks.sort(key=lambda t: (t[1][0].agents * hours_for(t[1][0]) * (8 if t[0] == "search" else 1)
                               / (t[1][0].talk ** 0.5)), reverse=True)
-    print(f"{len(cells)} cells x {len(pacers)} pacers x {len(seeds)} seeds, {hours:g} h days "
-          f"({large_hours:g} h for 500 agents), {a.jobs} workers", file=sys.stderr)
+    day_lengths = ", ".join(f"{n}: {hours_for(Cell(n, 0.0, 0.0, True)):g} h" for n in agents)
+    print(f"{len(cells)} cells x {len(pacers)} pacers x {len(seeds)} seeds, days by team size ({day_lengths}), "
+          f"{a.jobs} workers", file=sys.stderr)
     done = run_tasks(tasks, a.jobs, "grid", cache)
 
     runs: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
@@ -678,7 +682,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     wall = time.perf_counter() - t_start
     command = "python bench/pacing.py " + " ".join(argv if argv is not None else sys.argv[1:])
     meta = {
-        "command": command.strip(), "seeds": seeds, "hours": hours, "large_hours": large_hours,
+        "command": command.strip(), "seeds": seeds, "hours": hours, "agent_hours": a.agent_hours,
+        "hours_by_agents": {n: hours_for(Cell(n, 0.0, 0.0, True)) for n in agents},
         "profile_hours": profile_hours, "tick_s": 0.1, "machine_rate": MACHINE_RATE, "wrap_s": WRAP_S,
         "abandon_target": TARGET, "cap": CAP, "ratio_ladder": RATIO_LADDER, "pacers": order,
         "missing_pacers": missing, "jobs": a.jobs, "wall_s": round(wall, 1), "python": platform.python_version(),
@@ -705,7 +710,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if missing:
         print("missing pacers: " + ", ".join(missing))
     print(acceptance_text(acc))
-    print(f"\n{len(cells)} cells, seeds {seeds[0]}..{seeds[-1]}, {hours:g} h days ({large_hours:g} h at 500 agents); "
+    print(f"\n{len(cells)} cells, seeds {seeds[0]}..{seeds[-1]}, days by team size ({day_lengths}); "
           f"engine vs ground truth: {mismatches} mismatches, occupancy over by at most {100 * occ_excess:.4f} pt "
           f"in {occ_mismatches} runs; wall {wall:.0f} s; "
           f"wrote {out_dir}/results.json, summary.md, {', '.join(files)}")
