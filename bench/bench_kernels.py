@@ -4,7 +4,7 @@ Erlang C as a peer baseline (same recurrence, plain Python).
 Run:  python -m pytest bench/bench_kernels.py --benchmark-enable
 (with --benchmark-disable, the default in pyproject, each case runs once as a smoke test.)
 
-pyworkforce is not a dependency of the project: `pip install pyworkforce` to include it; its
+pyworkforce is in the project's `bench` extra (`pip install -e '.[bench]'`), not a runtime dependency; its
 cases are skipped, saying why, when it does not import. Every case first checks that the
 implementation under test gives the reference answer, so a fast wrong kernel cannot score.
 Results and the exact command: bench/RESULTS.md.

@@ -459,7 +459,7 @@ def plots(cells: list[Cell], agg: dict[str, dict[str, dict[str, Any]]],
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("matplotlib is not installed (pip install matplotlib): no plots", file=sys.stderr)
+        print("matplotlib is not installed (pip install -e .[bench]): no plots", file=sys.stderr)
         return []
     colours = {"progressive": "tab:gray", "ratio": "tab:orange", "adaptive": "tab:red",
                "predictive": "tab:blue", "clairvoyant": "tab:green"}

@@ -109,7 +109,7 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
         metavar="HOST:PORT",
         help="Prometheus /metrics address, or 'off' (default: 127.0.0.1:9108)",
     )
-    p.add_argument("--pacer", default="progressive", help="pacing algorithm (default: progressive)")
+    p.add_argument("--pacer", default="predictive", help="pacing algorithm (default: predictive)")
     p.add_argument(
         "--wrapup",
         type=float,

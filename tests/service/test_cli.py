@@ -64,3 +64,10 @@ def test_drain_timeout_defaults_depend_on_the_pbx():
     cfg = build_run_config(p.parse_args(["run", "--ami", "h:1", "--caller-id", "+864001000000"]),
                            env={"DIALER_AMI_SECRET": "x"})
     assert cfg.drain_timeout_s == 1800.0
+
+
+def test_run_paces_predictively_unless_told_otherwise():
+    default = build_run_config(make_parser().parse_args(["run"]), env={})
+    assert default.campaign.pacer == "predictive"
+    chosen = build_run_config(make_parser().parse_args(["run", "--pacer", "progressive"]), env={})
+    assert chosen.campaign.pacer == "progressive"
