@@ -10,12 +10,16 @@ The dialplan is the test PBX's (`/work/shared/asterisk/test-pbx-conf`), conceptu
     Originate Channel=Local/<number>@<ctx>  Context=dialer-amd Exten=s Priority=1
       -> the callee plan decides: answer after ring_s, or busy / congestion / invalid / ring out
     [dialer-amd] s,1 NoOp
+                 DIALER_AMD=0 -> straight to the queue (no AMD(), no DialerAMD)
                  s,2 AMD()           -> VarSet AMDSTATUS, AMDCAUSE
                  s,4 UserEvent(DialerAMD, Status, Cause, CallID=${DIALER_CALL_ID})
                      MACHINE -> s,10 Hangup()
-                 s,7 Queue(${DIALER_QUEUE}, ..., timeout=${DIALER_ABANDON_S})
+                 s,7 Queue(${DIALER_QUEUE}, ..., timeout) as the shipped [dialer-queue]:
+                     DIALER_QUEUE_TIMEOUT_S, else max(1, int(DIALER_ABANDON_S -
+                     DIALER_ABANDON_MARGIN_S)) whole seconds (margin 0.8 s by default)
                      agent answers in time -> AgentConnect ... AgentComplete
-                     timeout -> s,8 UserEvent(DialerQueueResult, QueueStatus=TIMEOUT, CallID)
+                     timeout -> QueueCallerAbandon, QueueCallerLeave (as Asterisk 22 does),
+                                s,8 UserEvent(DialerQueueResult, QueueStatus=TIMEOUT, CallID)
                                 then the identification message (id_message_s) and Hangup()
                      caller hangs up on hold -> QueueCallerAbandon, QueueCallerLeave
 
@@ -244,8 +248,10 @@ class TruthRecord:
     true_kind     the real far end: person, machine, busy, no_answer, congestion, invalid
     ended_by      callee, pbx (dialplan), agent, ami (a Hangup action), timeout (Originate
                   Timeout), restart (PBX restart), conflict (ChannelId already in use)
-    queue_result  CONNECTED, TIMEOUT (no agent within DIALER_ABANDON_S), ABANDON (hung up on
-                  hold), UNKNOWN (no such queue) or "" if never queued
+    queue_result  CONNECTED, TIMEOUT (no agent within the Queue() timeout), ABANDON (hung up
+                  on hold), UNKNOWN (no such queue) or "" if never queued
+    queue_timeout_s  the whole-second Queue() timeout the dialplan used (None if never
+                  queued): DIALER_QUEUE_TIMEOUT_S, else max(1, int(DIALER_ABANDON_S - margin))
     hangup_cause  the cause on the far-end leg (the `;2` half for Local channels)
     """
 
@@ -275,6 +281,7 @@ class TruthRecord:
     left_queue_at: float | None
     connected_at: float | None
     ended_at: float | None
+    queue_timeout_s: float | None = None
 
     @property
     def hold_s(self) -> float | None:
@@ -367,6 +374,7 @@ class _Call:
     # queue
     queue: _Queue | None = None
     abandon_s: float = 2.0
+    queue_timeout_s: float | None = None
     orig_position: int = 0
     pending: bool = False
     member: _Member | None = None
@@ -431,7 +439,8 @@ class PBXModel:
     strategy          member selection: rrmemory (queues.conf), leastrecent, fewestcalls,
                       linear, roundrobin, random
     amd_context       the context Originates must target (its only extension is `s`)
-    default_abandon_s queue timeout when DIALER_ABANDON_S is absent or malformed
+    default_abandon_s DIALER_ABANDON_S when the Originate does not set it (or sets it badly),
+                      like [dialer-defaults]; the Queue() timeout is derived from it
     legal_abandon_s   the legal threshold used to classify a hang-up on hold in the ground
                       truth (abandoned if the person waited longer, human_hangup otherwise)
     id_message_s      length of the identification message played after a queue timeout
@@ -617,6 +626,7 @@ class PBXModel:
             left_queue_at=c.left_queue_at,
             connected_at=c.connected_at,
             ended_at=c.ended_at,
+            queue_timeout_s=c.queue_timeout_s,
         )
 
     # ------------------------------------------------------------------ event plumbing
@@ -965,9 +975,15 @@ class PBXModel:
             c2.app, c2.appdata = "Playback", "greeting"
         call.phase = "amd"
         plan = call.plan
-        self._at(call, plan.amd_delay_s, lambda: self._amd_verdict(call))
+        amd_off = c1.variables.get("DIALER_AMD") == "0"
+        if not amd_off:
+            self._at(call, plan.amd_delay_s, lambda: self._amd_verdict(call))
         if plan.kind == "machine":
             self._at(call, plan.talk_s, lambda: self._far_end_hangup(call, 16, "callee"))
+        if amd_off:
+            # GotoIf($["${DIALER_AMD}" = "0"]?human): no AMD(), no DialerAMD; every answer
+            # is treated as a person (an answering machine then reaches the queue too).
+            self._human(call)
 
     def _amd_verdict(self, call: _Call) -> None:
         c1 = call.c1
@@ -992,7 +1008,27 @@ class PBXModel:
             call.phase = "post"
             self._dialplan_hangup(call, 16, "pbx")
             return
+        self._human(call)
+
+    def _human(self, call: _Call) -> None:
+        """[dialer-amd] (human): the agents' queue."""
         self._join_queue(call)
+
+    def _queue_timeout_of(self, ch: _Channel, abandon_s: float) -> float:
+        """[dialer-queue]'s Queue() timeout: DIALER_QUEUE_TIMEOUT_S, else
+        MATH(DIALER_ABANDON_S - DIALER_ABANDON_MARGIN_S, int), and at least 1 s (Queue()
+        takes whole seconds and reads 0 as "no timeout", hence the dialplan's floor)."""
+        forced = ch.variables.get("DIALER_QUEUE_TIMEOUT_S", "")
+        if forced:
+            m = re.match(r"\s*(-?\d+)", forced)  # atoi: "2.5" is 2, "abc" is 0
+            seconds = int(m.group(1)) if m else 0
+        else:
+            try:
+                margin = float(ch.variables.get("DIALER_ABANDON_MARGIN_S", "") or "0.8")
+            except ValueError:
+                margin = 0.8
+            seconds = int(abandon_s - margin) if math.isfinite(margin) else 0
+        return float(max(1, seconds))
 
     # ------------------------------------------------------------------ queue
 
@@ -1003,8 +1039,9 @@ class PBXModel:
         name = c1.variables.get("DIALER_QUEUE") or self.default_queue
         call.queue_name = name
         call.abandon_s = self._abandon_s_of(c1.variables.get("DIALER_ABANDON_S"))
+        timeout = call.queue_timeout_s = self._queue_timeout_of(c1, call.abandon_s)
         c1.priority = 7
-        c1.app, c1.appdata = "Queue", f"{name},,,,{call.abandon_s:g}"
+        c1.app, c1.appdata = "Queue", f"{name},,,,{timeout:g}"
         q = self.queues.get(name)
         if q is None:  # app_queue: "Unable to join queue", QUEUESTATUS=UNKNOWN
             call.queue_result = QueueResult.UNKNOWN
@@ -1027,7 +1064,7 @@ class PBXModel:
             ],
         )
         self._ev_chan("MusicOnHoldStart", c1, [("Class", "default")])
-        self._at(call, call.abandon_s, lambda: self._queue_timeout(call))
+        self._at(call, timeout, lambda: self._queue_timeout(call))
         if call.plan.kind == "person":
             self._at(call, call.plan.patience_s, lambda: self._far_end_hangup(call, 16, "callee"))
         self._queue_try(call)
@@ -1281,17 +1318,23 @@ class PBXModel:
             self._at(call, left, lambda: self._far_end_hangup(call, 16, "callee"))
 
     def _queue_timeout(self, call: _Call) -> None:
-        """No agent within DIALER_ABANDON_S: leave the queue with QUEUESTATUS=TIMEOUT."""
+        """No agent within the Queue() timeout: QUEUESTATUS=TIMEOUT. Asterisk 22 records the
+        caller as abandoned (app_queue record_abandoned: QueueCallerAbandon) before
+        QueueCallerLeave, exactly as when the caller hangs up; only the DialerQueueResult
+        that follows tells the two apart (seen on a real Asterisk 22.10.1)."""
         if call.phase != "queued":
             return
         c1, q = call.c1, call.queue
-        assert c1 is not None and q is not None
+        assert c1 is not None and q is not None and call.queued_at is not None
+        now = self.scheduler.now()
         if call.pending:
             self._drop_agent_legs(call, "NOANSWER", 0, ring_no_answer=True)
         self._ev_chan("MusicOnHoldStop", c1)
         pos = self._position(call)
+        self._caller_abandon_event(call, pos, now)
         q.callers.remove(call)
-        call.left_queue_at = self.scheduler.now()
+        call.left_queue_at = now
+        q.abandoned += 1
         self._emit(
             "QueueCallerLeave",
             "agent",
@@ -1342,17 +1385,7 @@ class PBXModel:
         self._ev_chan("MusicOnHoldStop", c1)
         pos = self._position(call)
         c1.variables["ABANDONED"] = "TRUE"
-        self._emit(
-            "QueueCallerAbandon",
-            "agent",
-            [
-                *self._block(c1),
-                ("Queue", q.name),
-                ("Position", str(pos)),
-                ("OriginalPosition", str(call.orig_position)),
-                ("HoldTime", str(int(now) - int(call.queued_at))),
-            ],
-        )
+        self._caller_abandon_event(call, pos, now)
         q.callers.remove(call)
         call.left_queue_at = now
         q.abandoned += 1
@@ -1370,6 +1403,21 @@ class PBXModel:
         call.queue_result = QueueResult.ABANDON
         waited = now - call.queued_at
         call.disposition = "abandoned" if waited > self.legal_abandon_s + 1e-9 else "human_hangup"
+
+    def _caller_abandon_event(self, call: _Call, pos: int, now: float) -> None:
+        c1, q = call.c1, call.queue
+        assert c1 is not None and q is not None and call.queued_at is not None
+        self._emit(
+            "QueueCallerAbandon",
+            "agent",
+            [
+                *self._block(c1),
+                ("Queue", q.name),
+                ("Position", str(pos)),
+                ("OriginalPosition", str(call.orig_position)),
+                ("HoldTime", str(int(now) - int(call.queued_at))),
+            ],
+        )
 
     def _complete_agent_call(self, call: _Call, reason: str) -> None:
         c1, q, m, a1 = call.c1, call.queue, call.member, call.a1

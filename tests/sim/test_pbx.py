@@ -144,14 +144,15 @@ def test_busy_run_truth_agrees_with_the_events(day: PBXModel) -> None:
     assert failures["0"] == by["invalid_number"]
     timeouts = [f for f in events(day, "UserEvent") if h(f, "QueueStatus") == "TIMEOUT"]
     assert len(timeouts) == sum(1 for t in truth if t.queue_result == "TIMEOUT")
+    # Asterisk sends QueueCallerAbandon on a queue timeout too, not only on a hang-up on hold
     assert len(events(day, "QueueCallerAbandon")) == sum(
-        1 for t in truth if t.queue_result == "ABANDON"
+        1 for t in truth if t.queue_result in ("ABANDON", "TIMEOUT")
     )
     for t in truth:
         if t.disposition == "connected":
             assert t.agent and t.answered and t.queued and t.amd_status in ("HUMAN", "NOTSURE")
         if t.queue_result == "TIMEOUT":
-            assert t.hold_s == pytest.approx(2.0)
+            assert t.hold_s == pytest.approx(1.0)  # int(2 - 0.8) whole seconds
             assert t.disposition == "abandoned"
         if t.true_kind in ("busy", "congestion", "invalid"):
             assert not t.answered
@@ -222,39 +223,99 @@ def test_notsure_goes_to_the_queue_after_the_total_analysis_time() -> None:
     assert model.ground_truth()[0].disposition == "connected"
 
 
-def test_queue_timeout_uses_dialer_abandon_s_then_identification_message() -> None:
+def test_queue_timeout_follows_the_shipped_dialplan_then_identification_message() -> None:
     s, model = make(agents=0)
     model.force_plans(CalleePlan.person(1.0, patience_s=60))
     originate(model, variables=(("DIALER_ABANDON_S", "5"),))
     s.run()
     (t,) = model.ground_truth()
-    assert (t.disposition, t.queue_result, t.abandon_s, t.ended_by) == (
+    assert (t.disposition, t.queue_result, t.abandon_s, t.queue_timeout_s, t.ended_by) == (
         "abandoned",
         "TIMEOUT",
         5.0,
+        4.0,  # [dialer-queue]: int(5 - 0.8)
         "pbx",
     )
-    assert t.hold_s == pytest.approx(5.0)
-    assert t.ended_at - t.queued_at == pytest.approx(5.0 + 3.0)  # the message lasts 3 s
-    assert names(model)[-5:] == [
+    assert t.hold_s == pytest.approx(4.0)
+    assert t.ended_at - t.queued_at == pytest.approx(4.0 + 3.0)  # the message lasts 3 s
+    # as on Asterisk 22: QueueCallerAbandon, QueueCallerLeave, then our DialerQueueResult
+    assert names(model)[-6:] == [
         "MusicOnHoldStop",
+        "QueueCallerAbandon",
         "QueueCallerLeave",
         "UserEvent",
         "Hangup",
         "Hangup",
     ]
+    abandon = events(model, "QueueCallerAbandon")[0]
+    assert (h(abandon, "Position"), h(abandon, "OriginalPosition"), h(abandon, "HoldTime")) == (
+        "1",
+        "1",
+        "4",
+    )
     result = next(f for f in events(model, "UserEvent") if h(f, "UserEvent") == "DialerQueueResult")
     assert (h(result, "QueueStatus"), h(result, "CallID")) == ("TIMEOUT", "call-1")
     hangups = events(model, "Hangup")
     assert [h(f, "Channel")[-2:] for f in hangups] == [";1", ";2"]
 
 
-def test_default_abandon_threshold_is_two_seconds() -> None:
+def test_default_abandon_threshold_of_two_seconds_queues_for_one() -> None:
     s, model = make(agents=0)
     model.force_plans(CalleePlan.person(1.0, patience_s=60))
     originate(model)
     s.run()
-    assert model.ground_truth()[0].hold_s == pytest.approx(2.0)
+    (t,) = model.ground_truth()
+    assert (t.abandon_s, t.queue_timeout_s) == (2.0, 1.0)
+    assert t.hold_s == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ((("DIALER_ABANDON_S", "2"),), 1.0),
+        ((("DIALER_ABANDON_S", "1.5"),), 1.0),  # int(0.7) = 0, floored to 1 s
+        ((("DIALER_ABANDON_S", "3.9"),), 3.0),  # int(3.1): whole seconds, truncated
+        ((("DIALER_ABANDON_S", "4"), ("DIALER_ABANDON_MARGIN_S", "0")), 4.0),
+        ((("DIALER_ABANDON_S", "2"), ("DIALER_QUEUE_TIMEOUT_S", "7")), 7.0),
+        ((("DIALER_QUEUE_TIMEOUT_S", "2.9"),), 2.0),  # atoi
+        ((("DIALER_QUEUE_TIMEOUT_S", "0"),), 1.0),  # 0 would be "forever": the floor
+    ],
+)
+def test_queue_timeout_is_computed_like_dialer_queue(
+    variables: tuple[tuple[str, str], ...], expected: float
+) -> None:
+    s, model = make(agents=0)
+    model.force_plans(CalleePlan.person(1.0, patience_s=60))
+    originate(model, variables=variables)
+    s.run()
+    (t,) = model.ground_truth()
+    assert t.queue_timeout_s == expected
+    assert t.hold_s == pytest.approx(expected)
+
+
+def test_amd_off_sends_the_answer_straight_to_the_queue() -> None:
+    s, model = make(agents=1)
+    model.force_plans(CalleePlan.person(2.0, amd_delay_s=2.0, talk_s=20.0))
+    originate(model, variables=(("DIALER_AMD", "0"),))
+    s.run()
+    (t,) = model.ground_truth()
+    assert (t.disposition, t.amd_status, t.agent) == ("connected", "", "agent1")
+    assert t.queued_at == pytest.approx(t.answered_at)  # no AMD() delay
+    # no AMD(): neither the AMDSTATUS/AMDCAUSE VarSets nor the DialerAMD UserEvent
+    assert events(model, "UserEvent") == []
+    assert not [f for f in events(model, "VarSet") if h(f, "Variable").startswith("AMD")]
+    seq = names(model)
+    assert seq.index("OriginateResponse") < seq.index("QueueCallerJoin")
+
+
+def test_amd_off_sends_a_machine_to_the_agents_too() -> None:
+    s, model = make(agents=1)
+    model.force_plans(CalleePlan.machine(2.0, line_s=12.0))
+    originate(model, variables=(("DIALER_AMD", "0"),))
+    s.run()
+    (t,) = model.ground_truth()
+    assert (t.disposition, t.true_kind, t.amd_status) == ("connected", "machine", "")
+    assert t.ended_at - t.answered_at == pytest.approx(12.0)
 
 
 def test_person_hangs_up_on_hold() -> None:

@@ -256,3 +256,109 @@ def test_parser_strips_sent_blocks() -> None:
     assert not any(get(f, "Action") for f in tr.received)
     assert get(tr.received[0], "Message") == "Authentication accepted"
     assert get(tr.received[-1], "Response") == "Goodbye"
+
+
+# --- streams seen on a real Asterisk 22.10.1 with the shipped dialplan (docs/asterisk.md,
+# "Verified on Asterisk 22.10.1"): not recorded byte for byte, so compared as sequences ----
+
+# A person whose only agent never answers (queue `slowq` there): the events the dialer reads,
+# from DialerAMD on, as (seconds after DialerAMD, event, channel role, key fields).
+REAL_QUEUE_TIMEOUT = [
+    (0.000, "UserEvent", "C1", {"UserEvent": "DialerAMD", "Status": "HUMAN"}),
+    (0.000, "QueueCallerJoin", "C1", {"Position": "1"}),
+    (0.000, "AgentCalled", "C1", {}),
+    (1.001, "AgentRingNoAnswer", "C1", {}),
+    (1.002, "QueueCallerAbandon", "C1", {"Position": "1", "OriginalPosition": "1", "HoldTime": "1"}),
+    (1.002, "QueueCallerLeave", "C1", {"Position": "1", "Count": "0"}),
+    (1.002, "UserEvent", "C1", {"UserEvent": "DialerQueueResult", "QueueStatus": "TIMEOUT"}),
+    (None, "Hangup", "C1", {}),
+    (None, "Hangup", "C2", {}),
+]
+_SEQ_EVENTS = {name for _, name, _, _ in REAL_QUEUE_TIMEOUT}
+
+
+def _dialer_view(frames: list, call_id: str) -> list[tuple[float, str, str, dict[str, str]]]:
+    """The callee's events the dialer reads, in order, with their time and fields."""
+    out = []
+    for f in frames:
+        name = get(f, "Event")
+        if name not in _SEQ_EVENTS or channel_role(get(f, "Channel")) not in ("C1", "C2"):
+            continue
+        if name == "UserEvent" and get(f, "CallID") != call_id:
+            continue
+        out.append((float(get(f, "Timestamp")), name, channel_role(get(f, "Channel")), dict(f)))
+    return out
+
+
+def _run_shipped(plan: CalleePlan, variables: tuple[tuple[str, str], ...], *, agents: int,
+                 agent_answer_s: float) -> tuple[PBXModel, list]:
+    scheduler = VirtualScheduler(start=1_800_000_000.0)
+    scenario = Scenario.load().with_changes(agent_answer_s=agent_answer_s, agent_wrapup_s=0.0)
+    model = PBXModel(scheduler, scenario, agents=agents, record_events=True)
+    model.force_plans(plan)
+    model.originate(OriginateRequest(
+        channel="Local/5550000002@callees", context="dialer-amd", exten="s", priority="1",
+        action_id="c-1", channel_id="c-1", other_channel_id="c-1-2",
+        variables=(("DIALER_CALL_ID", "c-1"), ("DIALER_ABANDON_S", "2"), *variables),
+    ))
+    scheduler.run()
+    assert model.events is not None
+    return model, model.events
+
+
+def test_queue_timeout_sequence_matches_real_asterisk() -> None:
+    """Shipped dialplan, DIALER_ABANDON_S=2: queued for int(2 - 0.8) = 1 s; on the timeout
+    Asterisk sends QueueCallerAbandon, QueueCallerLeave, then our DialerQueueResult TIMEOUT."""
+    _, frames = _run_shipped(CalleePlan.person(2.0, patience_s=60.0), (), agents=1,
+                             agent_answer_s=30.0)
+    seen = _dialer_view(frames, "c-1")
+    assert [(n, r) for _, n, r, _ in seen] == [(n, r) for _, n, r, _ in REAL_QUEUE_TIMEOUT]
+    t0 = seen[0][0]
+    for (at, name, _, fields), (offset, _, _, expected) in zip(seen, REAL_QUEUE_TIMEOUT, strict=True):
+        assert {k: fields.get(k) for k in expected} == expected, name
+        if offset is not None:
+            assert at - t0 == pytest.approx(offset, abs=0.05), name
+
+
+def test_queue_timeout_translates_to_an_abandoned_call_with_queue_result_timeout() -> None:
+    """The translator and the core read the simulated stream as they read the real one: the
+    QueueCallerAbandon is refined by the DialerQueueResult that follows it."""
+    from dialer.ami.codec import Frame as AmiFrame
+    from dialer.ami.translate import AmiTranslator
+    from dialer.core import events as ev
+    from dialer.core.calls import Call
+    from dialer.core.model import CallRecord, Lead
+
+    _, frames = _run_shipped(CalleePlan.person(2.0, patience_s=60.0), (), agents=0,
+                             agent_answer_s=30.0)
+    tr = AmiTranslator()
+    tr.register_originate("c-1")
+    call = Call(CallRecord("c-1", "demo", Lead("b1", "+8613800000000"), 1, 0.0),
+                amd=True, abandon_after_s=2.0)
+    call.apply(ev.AttemptApproved(float(get(frames[0], "Timestamp")), "c-1"))
+    gave_up = []
+    for f in frames:
+        for e in tr.translate(AmiFrame.from_pairs(f), float(get(f, "Timestamp"))):
+            if isinstance(e, ev.CallEvent) and e.call_id == "c-1":
+                call.apply(e)
+                if isinstance(e, ev.QueueGaveUp):
+                    gave_up.append(e.reason)
+    assert gave_up == ["caller", "timeout"]
+    end = float(get(frames[-1], "Timestamp")) + 2.0
+    assert call.ready_to_close(end)
+    assert call.close(end).value == "abandoned"
+    assert call.record.queue_result == "timeout"
+
+
+def test_amd_off_matches_real_asterisk() -> None:
+    """DIALER_AMD=0 on Asterisk 22: no AMD(), no AMDSTATUS/AMDCAUSE, no DialerAMD; the
+    answered call is queued at once and a free agent connects (answer +0.003 s there)."""
+    _, frames = _run_shipped(CalleePlan.person(2.0, talk_s=10.0), (("DIALER_AMD", "0"),),
+                             agents=1, agent_answer_s=0.0)
+    names = [get(f, "Event") for f in frames]
+    assert "UserEvent" not in names
+    assert not [f for f in frames if get(f, "Variable") in ("AMDSTATUS", "AMDCAUSE")]
+    answer = float(get(next(f for f in frames if get(f, "Event") == "OriginateResponse"), "Timestamp"))
+    connect = float(get(next(f for f in frames if get(f, "Event") == "AgentConnect"), "Timestamp"))
+    assert connect - answer == pytest.approx(0.0, abs=0.05)
+    assert names.index("OriginateResponse") < names.index("QueueCallerJoin") < names.index("AgentConnect")
