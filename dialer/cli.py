@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from .compliance.cli import register as register_compliance
-from .config import DEMO_CALLER_ID, RunConfig, Secret, parse_hostport, secret_from_env
+from .config import DEMO_CALLER_ID, RunConfig, Secret, parse_hostport, parse_pbx, secret_from_env
 from .core.model import CampaignConfig
 from .delivery import add_delivery_arguments, delivery_settings
 from .errors import DialerError, InputError
@@ -49,6 +49,29 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
         "DIALER_AMI_USER and DIALER_AMI_SECRET (or DIALER_AMI_SECRET_FILE).",
     )
     p.add_argument("--ami", metavar="HOST:PORT", help="Asterisk AMI address (default: embedded PBX)")
+    p.add_argument(
+        "--pbx",
+        action="append",
+        default=[],
+        metavar="NAME=HOST:PORT[,channels=N][,user=USER]",
+        help="one Asterisk server of a pool (repeatable; instead of --ami): calls are spread by "
+        "free channels; its secret comes from DIALER_AMI_SECRET_<NAME> (or _FILE), else DIALER_AMI_SECRET",
+    )
+    p.add_argument(
+        "--pbx-grace",
+        type=_positive(float),
+        default=30.0,
+        metavar="SECONDS",
+        help="a PBX whose AMI link stays down this long is lost: its calls end as lost and its "
+        "agents stop counting (default: 30)",
+    )
+    p.add_argument(
+        "--sim-pbxs",
+        type=_positive(int),
+        default=1,
+        metavar="N",
+        help="embedded only: start N simulated PBXs, each with --agents agents (default: 1)",
+    )
     p.add_argument(
         "--ami-events",
         default="on",
@@ -188,7 +211,7 @@ def build_run_config(a: argparse.Namespace, env: dict[str, str] | None = None) -
             channel_template=a.channel,
             context=a.context,
             exten=a.exten,
-            caller_id=a.caller_id or ("" if a.ami else DEMO_CALLER_ID),
+            caller_id=a.caller_id or ("" if a.ami or a.pbx else DEMO_CALLER_ID),
             originate_timeout_s=a.originate_timeout,
             abandon_after_s=a.abandon_after,
             wrapup_s=a.wrapup,
@@ -203,6 +226,8 @@ def build_run_config(a: argparse.Namespace, env: dict[str, str] | None = None) -
     if a.pacer not in production_pacers():
         raise InputError(f"--pacer: unknown pacer {a.pacer!r}; expected one of {', '.join(production_pacers())}")
     ami = parse_hostport(a.ami, "--ami") if a.ami else None
+    pbxs = tuple(parse_pbx(spec, env) for spec in a.pbx)
+    real_pbx = bool(ami or pbxs)
     metrics = None if a.metrics == "off" else parse_hostport(a.metrics, "--metrics")
     cfg = RunConfig(
         campaign=campaign,
@@ -210,12 +235,15 @@ def build_run_config(a: argparse.Namespace, env: dict[str, str] | None = None) -
         ami_user=env.get("DIALER_AMI_USER", "dialer"),
         ami_secret=secret_from_env("DIALER_AMI_SECRET", env) if ami else None,
         ami_events=a.ami_events,
+        pbxs=pbxs,
+        pbx_grace_s=a.pbx_grace,
+        sim_pbxs=a.sim_pbxs,
         agents=a.agents,
         scenario=a.scenario,
         speed=a.speed,
         seed=a.seed,
         duration_s=a.duration,
-        drain_timeout_s=a.drain_timeout or (1800.0 if ami else 120.0),
+        drain_timeout_s=a.drain_timeout or (1800.0 if real_pbx else 120.0),
         leads_path=a.leads,
         demo_leads=a.demo_leads or 0,
         default_region=a.region,

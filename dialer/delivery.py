@@ -209,7 +209,7 @@ def default_outbox_path(cfg: RunConfig) -> tuple[str, str | None]:
         path = url[len("sqlite:///"):]
         stem = path[:-8] if path.endswith(".sqlite3") else path
         return stem + ".outbox.sqlite3", None
-    if cfg.ami is not None or url:
+    if not cfg.embedded or url:
         return os.path.abspath("dialer-outbox.sqlite3"), None
     tmp = tempfile.mkdtemp(prefix="dialer-demo-outbox-")
     return os.path.join(tmp, "outbox.sqlite3"), tmp

@@ -36,7 +36,7 @@ def default_ledger_url(cfg: RunConfig) -> tuple[str, str | None]:
     """
     if cfg.ledger_url:
         return cfg.ledger_url, None
-    if cfg.ami is not None:
+    if not cfg.embedded:
         return "sqlite:///" + os.path.abspath("dialer-ledger.sqlite3"), None
     tmp = tempfile.mkdtemp(prefix="dialer-demo-ledger-")
     return "sqlite:///" + os.path.join(tmp, "ledger.sqlite3"), tmp
@@ -52,7 +52,7 @@ def campaign_rules(cfg: RunConfig) -> Rules:
     if not cfg.campaign.caller_id:
         raise ConfigError("--caller-id is required: the official number the campaign presents, "
                           "which must be in its allowed list (白名单) in the --rules file")
-    if cfg.compliance_rules is None and cfg.ami is None:
+    if cfg.compliance_rules is None and cfg.embedded:
         demo = {"rules": {"all.caller_id": {"allowed": {cfg.campaign.name: [DEMO_CALLER_ID]}}}}
         rules = load_rules(cfg.compliance_preset, demo)
     else:

@@ -14,16 +14,18 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from .ami.client import ActionLost, ActionTimeout, AmiLink
-from .ami.codec import Frame
+from .ami.client import ActionFailed, ActionLost, ActionTimeout, AmiAuthError, AmiConnectError, AmiLink, LinkDown
+from .ami.codec import Frame, MalformedFrame
 from .ami.translate import AmiTranslator
 from .config import RunConfig, Secret
 from .core import Dialer
 from .core import commands as cmd
 from .core import events as ev
 from .core.kernels import IMPLEMENTATION as KERNEL
+from .core.pool import UNLIMITED, PbxPool, from_pbx
 from .core.privacy import mask_phone
 from .delivery import Delivery, DeliverySettings, RecoveryReport
 from .gate import Gate, campaign_rules
@@ -65,6 +67,26 @@ class Progress:
     last_print: float = 0.0
 
 
+@dataclass(slots=True)
+class PbxEndpoint:
+    name: str
+    host: str
+    port: int
+    user: str
+    secret: Secret
+
+
+@dataclass(slots=True)
+class PbxMember:
+    """One PBX of the pool as the service holds it: its own AMI link and translator
+    (a translator knows only the calls originated on its PBX, so frames of one PBX can
+    never be matched to a call on another)."""
+
+    name: str
+    link: AmiLink
+    translator: AmiTranslator
+
+
 class DialerService:
     def __init__(self, config: RunConfig, *, metrics: DialerMetrics | None = None,
                  delivery: DeliverySettings | None = None) -> None:
@@ -72,10 +94,18 @@ class DialerService:
         self.config = config
         self.metrics = metrics or DialerMetrics()
         self.run_id = secrets.token_hex(4)
-        self.core = Dialer([config.campaign], run_id=self.run_id)
-        self.translator = AmiTranslator()
-        self.pbx: Any = None  # the embedded SimulatedPBX, when used
-        self.link: AmiLink | None = None
+        names = config.pbx_names()
+        limits = [(p.name, p.channels) for p in config.pbxs] or [(n, UNLIMITED) for n in names]
+        # The grace is real seconds (links reconnect in real time); the core runs on the
+        # PBX clock, which the embedded PBX may run faster.
+        pool = PbxPool(limits, grace_s=config.pbx_grace_s * config.speed)
+        self.core = Dialer([config.campaign], run_id=self.run_id, pool=pool)
+        self.members: dict[str, PbxMember] = {}  # in configuration order
+        self.sims: list[Any] = []  # the embedded SimulatedPBXs, when used
+        # With several PBXs, agent names are prefixed with their PBX's (agent1 on two PBXs
+        # is two people); a pool of one keeps the names the PBX uses.
+        self._namespace = len(names) > 1
+        self._connectors: set[asyncio.Task[None]] = set()
         self.gate: Gate | None = None
         self.clock: Clock | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -108,37 +138,104 @@ class DialerService:
         await self.delivery.start(compliance_rules=(rules.fingerprint,))
         if cfg.metrics is not None:
             self._metrics_server = self.metrics.serve(*cfg.metrics)
-        host, port, user, secret = await self._pbx_endpoint()
+        endpoints = await self._pbx_endpoints()
         self.gate = await Gate.open(cfg, lambda: self._now())
         # Attempts an earlier run of this outbox reserved and never closed (a crash) get
         # their outcome now; the ledger keeps counting them.
         self.recovery = await self.delivery.recover(self.gate.ledger)
-        self.link = AmiLink(host, port, user, secret.reveal(), events=cfg.ami_events,
-                            on_frame=self._on_frame, on_link=self._on_link)
-        await self.link.start()
-        await self._resync(initial=True)
+        for e in endpoints:
+            link = AmiLink(e.host, e.port, e.user, e.secret.reveal(), events=cfg.ami_events,
+                           on_frame=partial(self._on_frame, e.name), on_link=partial(self._on_link, e.name))
+            self.members[e.name] = PbxMember(e.name, link, AmiTranslator())
+        await self._start_links()
+        for name, member in self.members.items():
+            if member.link.connected:
+                await self._resync(name, initial=True)
         self._load_leads()
+
+    # --- the pool -----------------------------------------------------------------------
+
+    @property
+    def link(self) -> AmiLink | None:
+        """The first PBX's link (the only one in a pool of one)."""
+        return next(iter(self.members.values())).link if self.members else None
+
+    @property
+    def translator(self) -> AmiTranslator | None:
+        return next(iter(self.members.values())).translator if self.members else None
+
+    @property
+    def pbx(self) -> Any:
+        """The first embedded SimulatedPBX (the only one unless --sim-pbxs)."""
+        return self.sims[0] if self.sims else None
+
+    def _link_for_call(self, call_id: str) -> AmiLink | None:
+        """The link of the PBX that carries this call: every per-call action (Hangup,
+        Redirect, ...) must go there, since no other PBX knows the channel."""
+        member = self.members.get(self.core.pool.owner(call_id) or "")
+        return member.link if member is not None else None
+
+    async def _start_links(self) -> None:
+        """Log in to every PBX. A bad secret is fatal; an unreachable PBX is fatal only if
+        no PBX can be reached: the others dial while it keeps being retried."""
+        assert self.clock is not None
+        failed: list[tuple[PbxMember, AmiConnectError]] = []
+        for member in self.members.values():
+            try:
+                await member.link.start()
+            except AmiAuthError:
+                raise
+            except AmiConnectError as exc:
+                failed.append((member, exc))
+        if len(failed) == len(self.members):
+            raise failed[0][1]
+        for member, why in failed:
+            log.error("PBX %s: %s; dialling on the others and retrying it", member.name, why)
+            self._dispatch(ev.PbxLinkChanged(self.clock.now(), up=False, pbx=member.name))
+            task = asyncio.ensure_future(self._keep_connecting(member))
+            self._connectors.add(task)
+            task.add_done_callback(self._connectors.discard)
+
+    async def _keep_connecting(self, member: PbxMember) -> None:
+        link = member.link
+        delay = link.reconnect_min
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await link.start()  # on success on_link(True) resyncs it
+                return
+            except AmiAuthError as exc:
+                log.error("PBX %s: %s", member.name, exc)
+            except AmiConnectError as exc:
+                log.debug("PBX %s: %s", member.name, exc)
+            delay = min(link.reconnect_max, delay * 2)
 
     def _now(self) -> float:
         assert self.clock is not None
         return self.clock.now()
 
-    async def _pbx_endpoint(self) -> tuple[str, int, str, Secret]:
+    async def _pbx_endpoints(self) -> list[PbxEndpoint]:
         cfg = self.config
+        if cfg.pbxs:
+            return [PbxEndpoint(p.name, p.host, p.port, p.user, p.secret) for p in cfg.pbxs]
         if cfg.ami is not None:
             assert cfg.ami_secret is not None
-            return cfg.ami[0], cfg.ami[1], cfg.ami_user, cfg.ami_secret
+            return [PbxEndpoint(cfg.pbx_names()[0], cfg.ami[0], cfg.ami[1], cfg.ami_user, cfg.ami_secret)]
         from .sim.embedded import start_embedded_pbx  # imported late: not needed with a real PBX
 
         assert self.clock is not None
-        secret = Secret(secrets.token_urlsafe(16))
-        self.pbx = await start_embedded_pbx(
-            agents=cfg.agents, scenario=cfg.scenario, seed=cfg.seed, speed=cfg.speed,
-            username=cfg.ami_user, secret=secret.reveal(), queue=cfg.campaign.queue,
-            wrapup_s=cfg.campaign.wrapup_s, abandon_after_s=cfg.campaign.abandon_after_s,
-        )
-        self.clock = Clock(self.clock.loop, cfg.speed, source=self.pbx.now)
-        return "127.0.0.1", self.pbx.port, cfg.ami_user, secret
+        out = []
+        for i, name in enumerate(cfg.pbx_names()):
+            secret = Secret(secrets.token_urlsafe(16))
+            sim = await start_embedded_pbx(
+                agents=cfg.agents, scenario=cfg.scenario, seed=cfg.seed + 1000 * i, speed=cfg.speed,
+                username=cfg.ami_user, secret=secret.reveal(), queue=cfg.campaign.queue,
+                wrapup_s=cfg.campaign.wrapup_s, abandon_after_s=cfg.campaign.abandon_after_s,
+            )
+            self.sims.append(sim)
+            out.append(PbxEndpoint(name, "127.0.0.1", sim.port, cfg.ami_user, secret))
+        self.clock = Clock(self.clock.loop, cfg.speed, source=self.sims[0].now)
+        return out
 
     def _load_leads(self) -> None:
         cfg = self.config
@@ -150,7 +247,8 @@ class DialerService:
                 log.warning("lead file %s: %s", cfg.leads_path, err)
             leads = result.leads
         else:
-            n = cfg.demo_leads or max(200, int(cfg.agents * cfg.duration_s / 6))
+            agents = cfg.agents * max(1, len(self.sims))
+            n = cfg.demo_leads or max(200, int(agents * cfg.duration_s / 6))
             leads = list(demo_leads(n, seed=cfg.seed))
         self.leads_loaded = len(leads)
         self._dispatch(ev.LeadsAdded(self.clock.now(), cfg.campaign.name, tuple(leads)))
@@ -215,12 +313,14 @@ class DialerService:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def close(self) -> None:
+        for task in list(self._connectors):
+            task.cancel()
         with contextlib.suppress(Exception):
             await self._settle()
-        if self.link is not None:
-            await self.link.close()
-        if self.pbx is not None:
-            await self.pbx.stop()
+        for member in self.members.values():
+            await member.link.close()
+        for sim in self.sims:
+            await sim.stop()
         await self.delivery.close()
         if self.gate is not None:
             await self.gate.close()
@@ -239,39 +339,44 @@ class DialerService:
     def _dispatch(self, event: ev.Event) -> None:
         self._execute(self.core.handle(event))
 
-    def _on_frame(self, frame: Frame, received_at: float) -> None:
-        assert self.clock is not None
-        for event in self.translator.translate(frame, self.clock.now()):
-            self._dispatch(event)
+    def _on_frame(self, pbx: str, frame: Frame | MalformedFrame, received_at: float) -> None:
+        self._translate(pbx, frame)
 
-    def _on_link(self, up: bool) -> None:
+    def _translate(self, pbx: str, frame: Frame | MalformedFrame) -> None:
         assert self.clock is not None
-        self._dispatch(ev.PbxLinkChanged(self.clock.now(), up=up))
+        for event in self.members[pbx].translator.translate(frame, self.clock.now()):
+            self._dispatch(from_pbx(event, pbx, namespace=self._namespace))
+
+    def _on_link(self, pbx: str, up: bool) -> None:
+        assert self.clock is not None
+        self._dispatch(ev.PbxLinkChanged(self.clock.now(), up=up, pbx=pbx))
         if up:
-            self._spawn(self._resync(initial=False))
+            self._spawn(self._resync(pbx, initial=False))
 
-    async def _resync(self, *, initial: bool) -> None:
-        """After (re)login: agents from QueueStatus; calls the PBX no longer has end as lost."""
-        assert self.link is not None and self.clock is not None
+    async def _resync(self, pbx: str, *, initial: bool) -> None:
+        """After (re)login to one PBX: its agents from QueueStatus; the calls it carried
+        that it no longer has end as lost."""
+        assert self.clock is not None
+        member = self.members[pbx]
         try:
-            for frame in await self.link.queue_status(self.config.campaign.queue):
-                for event in self.translator.translate(frame, self.clock.now()):
-                    self._dispatch(event)
+            for frame in await member.link.queue_status(self.config.campaign.queue):
+                self._translate(pbx, frame)
             if initial:
                 return
             live = set()
-            for frame in await self.link.core_show_channels():
+            for frame in await member.link.core_show_channels():
                 uid = frame.get("Uniqueid") or ""
                 live.add(uid)
-                call = self.translator.call_for_uniqueid(uid)
+                call = member.translator.call_for_uniqueid(uid)
                 if call:
                     live.add(call)
             now = self.clock.now()
-            for call_id in self.core.in_flight_call_ids():
+            for call_id in self.core.in_flight_call_ids(pbx):
                 if call_id not in live:
                     self._dispatch(ev.CallVanished(now, call_id, reason="not on PBX after reconnect"))
         except (ActionLost, ActionTimeout) as exc:
-            log.warning("resync incomplete (%s); will retry on the next reconnect", type(exc).__name__)
+            log.warning("PBX %s: resync incomplete (%s); will retry on the next reconnect", pbx,
+                        type(exc).__name__)
 
     # --- commands out -----------------------------------------------------------------
 
@@ -293,10 +398,12 @@ class DialerService:
                 case cmd.ReserveAttempt():
                     self._spawn(self._reserve(c))
                 case cmd.Originate():
-                    self.translator.register_originate(c.call_id, c.call_id)
+                    self.members[c.pbx].translator.register_originate(c.call_id, c.call_id)
                     self._spawn(self._originate(c))
                 case cmd.Hangup():
                     self._spawn(self._hangup(c))
+                case cmd.Redirect():
+                    self._spawn(self._redirect(c))
                 case cmd.EmitOutcome():
                     self._spawn(self._emit(c))
                 case cmd.LeadExhausted():
@@ -307,10 +414,14 @@ class DialerService:
         self._dispatch(await self.gate.reserve(c))
 
     async def _originate(self, c: cmd.Originate) -> None:
-        assert self.link is not None and self.clock is not None
-        log.info("originate %s to %s", c.call_id, mask_phone(c.phone), extra={"call_id": c.call_id})
+        assert self.clock is not None
+        log.info("originate %s to %s on %s", c.call_id, mask_phone(c.phone), c.pbx, extra={"call_id": c.call_id})
         try:
-            await self.link.originate(c)
+            await self.members[c.pbx].link.originate(c)
+        except LinkDown:
+            # Not written: nothing was dialled, so the attempt ends now (as failed).
+            log.warning("originate %s: PBX %s link down; not sent", c.call_id, c.pbx)
+            self._dispatch(ev.OriginateRejected(self.clock.now(), c.call_id, message="PBX link down"))
         except ActionLost:
             # Never re-sent: the PBX may have dialled it. Resync after reconnect, or the
             # core's watchdog, gives the call its outcome.
@@ -319,9 +430,25 @@ class DialerService:
             log.warning("originate %s: no response in time; waiting for call events", c.call_id)
 
     async def _hangup(self, c: cmd.Hangup) -> None:
-        assert self.link is not None
+        link = self._link_for_call(c.call_id)
+        if link is None:
+            return  # the call has already ended
         with contextlib.suppress(ActionLost, ActionTimeout):
-            await self.link.hangup(c.call_id)
+            await link.hangup(c.call_id)
+
+    async def _redirect(self, c: cmd.Redirect) -> None:
+        """A bot escalation: move the call (its Uniqueid is the call id) to the agents, through
+        the PBX that carries it. If it fails the person stays with the bot; the call still
+        ends with its one outcome from the events that follow."""
+        link = self._link_for_call(c.call_id)
+        if link is None:
+            return  # the call has already ended
+        pairs = [("Channel", c.call_id), ("Context", c.context), ("Exten", c.exten), ("Priority", str(c.priority))]
+        try:
+            await link.send_action("Redirect", pairs)
+        except (ActionFailed, ActionLost, ActionTimeout, LinkDown) as exc:
+            log.warning("redirect %s to %s failed: %s", c.call_id, c.context, type(exc).__name__,
+                        extra={"call_id": c.call_id})
 
     async def _emit(self, c: cmd.EmitOutcome) -> None:
         """The outcome is durable in the outbox before the ledger is told, so a crash in
@@ -337,13 +464,12 @@ class DialerService:
     # --- figures ------------------------------------------------------------------------
 
     def _publish_metrics(self) -> None:
-        link = self.link
-        stats = self.translator.stats
         self.metrics.publish(MetricsState(
             snapshot=self.core.snapshot(),
-            ami=(AmiFigures(pbx="default", connected=bool(link and link.connected),
-                            frames=stats.get("frames", 0), malformed=stats.get("malformed", 0),
-                            reconnects=link.reconnects if link else 0),),
+            ami=tuple(AmiFigures(pbx=m.name, connected=m.link.connected,
+                                 frames=m.translator.stats.get("frames", 0),
+                                 malformed=m.translator.stats.get("malformed", 0),
+                                 reconnects=m.link.reconnects) for m in self.members.values()),
             abandon_cap=self.core.abandon_target, kernel=KERNEL,
             outbox_depth=self.delivery.outbox_depth, publish_failures=self.delivery.publish_failures,
             gate_errors=self.gate.error_counts() if self.gate else {},

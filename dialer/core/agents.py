@@ -55,6 +55,8 @@ class Agent:
     wrapup_s: float | None = None
     time_in: dict[AgentState, float] = field(default_factory=dict)
     calls_handled: int = 0
+    pbx: str = "default"  # the PBX whose queues the agent is a member of
+
 
     def _enter(self, state: AgentState, at: float) -> None:
         if state is self.state:
@@ -114,6 +116,14 @@ class Agent:
         if not self.queues:
             self._enter(AgentState.LOGGED_OUT, at)
             self.call_id = None
+
+    def drop(self, at: float) -> None:
+        """Their PBX is lost: out of every queue until its QueueStatus says otherwise."""
+        self.queues.clear()
+        self.call_id = None
+        self.wrap_until = None
+        self.external = False
+        self._enter(AgentState.LOGGED_OUT, at)
 
     def offered(self, at: float, call_id: str) -> None:
         self.tick(at)  # a wrap-up that ended since the last tick ended at its own time

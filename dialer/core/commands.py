@@ -41,6 +41,7 @@ class Originate(Command):
     caller_id: str
     timeout_ms: int
     variables: tuple[tuple[str, str], ...]
+    pbx: str = "default"  # the pool member that dials it (dialer/core/pool.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from .calls import IN_FLIGHT, PRE_ANSWER, WAITING_FOR_AGENT, Call, CallState
 from .hopper import Hopper
 from .model import CallRecord, CampaignConfig, Outcome
 from .pacing import Pacer, PacingView, feed_outcome, make_pacer
+from .pool import PbxPool, PbxSnapshot
 from .stats import CampaignStats
 
 # A call not answered this long after its Originate timeout is declared lost: the PBX
@@ -64,6 +65,7 @@ class DialerSnapshot:
     unknown_events: int
     late_events: int
     agent_conflicts: int
+    pbxs: tuple[PbxSnapshot, ...] = ()
 
 
 class Dialer:
@@ -74,12 +76,15 @@ class Dialer:
         run_id: str,
         abandon_target: float = 0.03,
         pacers: dict[str, Pacer] | None = None,
+        pool: PbxPool | None = None,
     ) -> None:
         if not campaigns:
             raise ValueError("at least one campaign is required")
         if not run_id or not all(c.isalnum() or c in "-_" for c in run_id):
             raise ValueError("run_id must be a non-empty string of letters, digits, '-' or '_'")
         self.run_id = run_id
+        # Which PBX each call is on, and which PBXs are up (one unlimited PBX by default).
+        self.pool = pool or PbxPool()
         self.abandon_target = abandon_target
         self.campaigns: dict[str, Campaign] = {}
         for c in campaigns:
@@ -124,7 +129,8 @@ class Dialer:
                     if event.campaign in (None, c.config.name):
                         c.draining = True
             case ev.PbxLinkChanged():
-                self.pbx_up = event.up
+                self.pool.link_changed(event.pbx, event.up, event.at)
+                self.pbx_up = self.pool.any_up()
             case ev.OutboxBackpressure():
                 self.backpressure = event.engaged
             case _:
@@ -148,6 +154,7 @@ class Dialer:
             call = self.calls.get(call_id)
             if call is not None:
                 self._watchdog(call, now)
+        self._lose_pbxs(now)
         for call_id in sorted(self._ending):
             call = self.calls.get(call_id)
             if call is None:
@@ -176,6 +183,27 @@ class Dialer:
         call.apply(ev.CallVanished(at=now, call_id=r.call_id, reason="watchdog"))
         self._ending.add(call.call_id)
 
+    def _lose_pbxs(self, now: float) -> None:
+        """A PBX down past its grace is lost: the calls it was dialling or carrying end as
+        lost (once: the pool reports each loss once), and its agents stop counting. Calls
+        it held that were not originated yet go elsewhere when the gate approves them."""
+        for name, call_ids in self.pool.expire(now):
+            for call_id in call_ids:
+                call = self.calls.get(call_id)
+                if call is not None and call.is_live and call.state is not CallState.QUEUED:
+                    call.apply(ev.CallVanished(at=now, call_id=call_id, reason=f"PBX {name} lost"))
+                    self._ending.add(call_id)
+            for agent in self.agents.values():
+                if agent.pbx == name:
+                    agent.drop(now)
+
+    def _staffed_pbxs(self, queue: str) -> set[str]:
+        """PBXs with an agent of this queue logged in (routing prefers them)."""
+        if len(self.pool.names) == 1:
+            return set()
+        return {a.pbx for a in self.agents.values()
+                if queue in a.queues and a.state is not AgentState.LOGGED_OUT}
+
     # --- pacing -------------------------------------------------------------------------
 
     def pacing_view(self, camp: Campaign, now: float) -> PacingView:
@@ -188,8 +216,10 @@ class Dialer:
         wrap_sum = 0.0
         members = 0
         # ---------------------------------------------------------------------------------
+        pool = self.pool
         for a in self.agents.values():
-            if cfg.queue in a.queues:
+            # Agents on a PBX whose link is down cannot take the calls placed elsewhere.
+            if cfg.queue in a.queues and pool.usable(a.pbx):
                 counts[a.state] += 1
                 if a.state is AgentState.ON_CALL:
                     talk_elapsed.append(now - a.since)
@@ -224,7 +254,7 @@ class Dialer:
             calls_dialing=dialing,
             calls_answered=answered,
             calls_waiting=waiting,
-            lines_free=max(0, cfg.max_lines - live),
+            lines_free=max(0, min(cfg.max_lines - live, pool.free())),
             abandon_target=self.abandon_target,
             talk_elapsed_s=tuple(talk_elapsed),
             dialing_elapsed_s=tuple(dialing_elapsed),
@@ -242,13 +272,17 @@ class Dialer:
         camp.stats.pacing_decisions += 1
         camp.stats.last_decision = n
         cfg = camp.config
+        staffed = self._staffed_pbxs(cfg.queue) if n else set()
         for _ in range(n):
+            call_id = f"{self.run_id}-{self._seq + 1:06d}"
+            if self.pool.assign(call_id, staffed) is None:
+                break
             popped = camp.hopper.pop(now)
             if popped is None:
+                self.pool.release(call_id)
                 break
             lead, attempt_no = popped
             self._seq += 1
-            call_id = f"{self.run_id}-{self._seq:06d}"
             record = CallRecord(call_id=call_id, campaign=cfg.name, lead=lead, attempt_no=attempt_no, created_at=now)
             self.calls[call_id] = Call(record, amd=cfg.amd, abandon_after_s=cfg.abandon_after_s)
             camp.stats.reserved += 1
@@ -288,6 +322,7 @@ class Dialer:
                 caller_id=cfg.caller_id,
                 timeout_ms=int(cfg.originate_timeout_s * 1000),
                 variables=variables,
+                pbx=self.pool.reroute(r.call_id, self._staffed_pbxs(cfg.queue)) or self.pool.names[0],
             )
         )
 
@@ -314,6 +349,7 @@ class Dialer:
                 camp.stats.refused += 1
                 camp.stats.refused_by_rule.update(e.rules or ("unspecified",))
                 del self.calls[call.call_id]
+                self.pool.release(call.call_id)
                 self._remember_ended(call.call_id)
                 if not camp.hopper.refused(call.record.lead.borrower_id, e.next_allowed_at):
                     out.append(
@@ -325,11 +361,11 @@ class Dialer:
                     )
                 return
             case ev.AgentOffered():
-                self._agent(e.agent, e.at).offered(e.at, call.call_id)
+                self._agent(e.agent, e.at, call.call_id).offered(e.at, call.call_id)
             case ev.AgentMissed():
-                self._agent(e.agent, e.at).missed(e.at, call.call_id)
+                self._agent(e.agent, e.at, call.call_id).missed(e.at, call.call_id)
             case ev.CallConnected():
-                if not self._agent(e.agent, e.at).connected(e.at, call.call_id):
+                if not self._agent(e.agent, e.at, call.call_id).connected(e.at, call.call_id):
                     self.agent_conflicts += 1
             case ev.CallCompleted():
                 self._release_agent(call, e.at)
@@ -358,6 +394,7 @@ class Dialer:
         call.close(now)
         self._release_agent(call, now)
         del self.calls[call.call_id]
+        self.pool.release(call.call_id)
         self._ending.discard(call.call_id)
         self._remember_ended(call.call_id)
         outcome = Outcome.from_record(call.record)
@@ -379,14 +416,18 @@ class Dialer:
 
     # --- agents -------------------------------------------------------------------------
 
-    def _agent(self, name: str, at: float) -> Agent:
+    def _agent(self, name: str, at: float, call_id: str | None = None) -> Agent:
         a = self.agents.get(name)
         if a is None:
             a = self.agents[name] = Agent(name, since=at)
+            owner = self.pool.owner(call_id) if call_id else None
+            if owner:
+                a.pbx = owner  # first seen through a call: the call's PBX is theirs
         return a
 
     def _agent_event(self, e: ev.AgentEvent) -> None:
         a = self._agent(e.agent, e.at)
+        a.pbx = e.pbx
         match e:
             case ev.AgentStatus():
                 a.status(e.at, e.queue, e.device_status, e.paused, e.wrapup_s)
@@ -400,9 +441,10 @@ class Dialer:
 
     # --- read-only views -------------------------------------------------------------
 
-    def in_flight_call_ids(self) -> list[str]:
-        """Calls the PBX should still know about (for resync after a reconnect)."""
-        return [c.call_id for c in self.calls.values() if c.is_live and c.state is not CallState.QUEUED]
+    def in_flight_call_ids(self, pbx: str | None = None) -> list[str]:
+        """Calls the PBX (or every PBX) should still know about, for resync after a reconnect."""
+        return [c.call_id for c in self.calls.values() if c.is_live and c.state is not CallState.QUEUED
+                and (pbx is None or self.pool.owner(c.call_id) == pbx)]
 
     def is_idle(self) -> bool:
         """No live call and nothing left to dial (or every campaign draining)."""
@@ -462,4 +504,5 @@ class Dialer:
             unknown_events=self.unknown_events,
             late_events=self.late_events,
             agent_conflicts=self.agent_conflicts,
+            pbxs=self.pool.snapshot(),
         )

@@ -219,6 +219,7 @@ class CallVanished(CallEvent):
 @dataclass(frozen=True, slots=True)
 class AgentEvent(Event):
     agent: str
+    pbx: str = "default"  # the PBX whose queue the agent is a member of
 
     def __post_init__(self) -> None:
         _check_time(self.at)

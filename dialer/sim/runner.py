@@ -150,6 +150,13 @@ class SimulatedPBX:
         """`down_for` is in simulated seconds (scaled by `speed`)."""
         await self._s().restart(down_for / self.speed)
 
+    async def kill(self) -> None:
+        """The PBX dies and stays dead: every AMI session cut, its port closed, every
+        channel gone without an event (in the ground truth, calls still up end as lost,
+        or connected if an agent was talking)."""
+        await self._s().close()
+        self._m().reset()
+
     def freeze(self) -> None:
         self._s().freeze()
 
