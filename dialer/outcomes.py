@@ -16,6 +16,8 @@ from .core.model import Outcome
 
 SCHEMA_V1 = "dialer.outcome/1"
 V2_ONLY_FIELDS = ("strategy", "segment", "script_variant", "compliance_rules", "recording", "recovered")
+# v2 fields present only on bot-first calls
+V2_OPTIONAL_FIELDS = ("handled_by", "escalated", "escalated_at")
 
 
 def iso(ts: float | None) -> str | None:
@@ -31,5 +33,7 @@ def outcome_event(o: Outcome, *, pseudonym_key: bytes) -> dict[str, Any]:
     body = outcome_body(o, pseudonym_key, OutcomeLabels())
     for name in V2_ONLY_FIELDS:
         body.pop(name)
+    for name in V2_OPTIONAL_FIELDS:
+        body.pop(name, None)
     body["schema"] = SCHEMA_V1
     return body

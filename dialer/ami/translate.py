@@ -19,7 +19,9 @@ CallHungUp (per leg), CallRinging (and never after an answer or failure),
 CallAnswered/CallFailed (the first OriginateResponse wins; a contradicting later one is
 counted as `conflicting`), AmdVerdict (UserEvent DialerAMD or the VarSet
 AMDSTATUS/AMDCAUSE pair, whichever completes first), OriginateQueued/OriginateRejected
-(not emitted at all once the call already has an originate result), QueueGaveUp.
+(not emitted at all once the call already has an originate result), QueueGaveUp,
+BotEscalated (UserEvent DialerEscalate, sent by a bot-first campaign's bot with only a
+`CallID`) and BotResult (UserEvent DialerBotResult).
 CallQueued, AgentOffered, AgentMissed, CallConnected and CallCompleted may legitimately
 repeat within a call (an agent offered twice), so only byte-identical repeats of their
 frame are dropped. Agent events (AgentStatus, AgentPaused, AgentRemoved) are state
@@ -71,6 +73,8 @@ class _Call:
     # Asterisk also sends QueueCallerAbandon when the queue times out, before our
     # DialerQueueResult TIMEOUT: the status, when it comes, refines "caller".
     gave_up: str = ""
+    escalated: bool = False  # BotEscalated emitted (a bot may ask twice)
+    bot_result: bool = False
     uniqueids: set[str] = field(default_factory=set)
 
 
@@ -400,6 +404,8 @@ class AmiTranslator:
 
     def _userevent(self, frame: Frame, received_at: float) -> list[ev.Event]:
         kind = frame.get("UserEvent")
+        if kind in ("DialerEscalate", "DialerBotResult"):
+            return self._bot_event(kind, frame, received_at)
         if kind not in ("DialerAMD", "DialerQueueResult"):
             return []
         out: list[ev.Event] = []
@@ -429,6 +435,28 @@ class AmiTranslator:
                 out.append(ev.QueueGaveUp(self._at(frame, received_at), call.call_id,
                                           reason=status.lower()))
         return out
+
+    def _bot_event(self, kind: str, frame: Frame, received_at: float) -> list[ev.Event]:
+        """Bot-first campaigns. `DialerEscalate` comes from the bot's own AMI session
+        (`Action: UserEvent`), so it has no channel: only its `CallID` (the bot's
+        DIALER_BOT_CALL_ID) ties it to the call. `DialerBotResult` is the dialplan's, after
+        Dial() to the bot. Each is taken once per call."""
+        call = self._calls.get(frame.get("CallID"))
+        if call is None:
+            self.stats["foreign"] += 1
+            return []
+        at = self._at(frame, received_at)
+        if kind == "DialerEscalate":
+            if call.escalated:
+                self.stats["suppressed"] += 1
+                return []
+            call.escalated = True
+            return [ev.BotEscalated(at, call.call_id)]
+        if call.bot_result:
+            self.stats["suppressed"] += 1
+            return []
+        call.bot_result = True
+        return [ev.BotResult(at, call.call_id, dial_status=frame.get("DialStatus").upper())]
 
     def _originate_response(self, frame: Frame, received_at: float) -> list[ev.Event]:
         call_id = self._by_action.get(frame.get("ActionID"))

@@ -9,6 +9,10 @@ States (CallState) and what moves a call between them:
     answered ──AmdVerdict MACHINE──▶ machine
     human/unknown ──CallConnected──▶ connected
     human/unknown ──QueueGaveUp──▶ abandoned
+  bot-first campaigns: a person (HUMAN, NOTSURE, or any answer with AMD off) goes to the bot:
+    answered ──AmdVerdict HUMAN/NOTSURE──▶ bot ──BotEscalated──▶ escalated (Redirect sent)
+    escalated ──CallConnected──▶ connected      escalated ──QueueGaveUp──▶ abandoned (state)
+    bot ──BotResult not ANSWER──▶ abandoned (the bot did not take the call)
     any live state ──CallFailed / CallHungUp(leg 1) / CallVanished──▶ ending
     queued ──AttemptRefused──▶ ended (no outcome: nothing was dialled)
     originating ──OriginateRejected──▶ ending
@@ -39,6 +43,8 @@ class CallState(StrEnum):
     HUMAN = "human"
     UNKNOWN = "unknown"
     MACHINE = "machine"
+    BOT = "bot"  # bot-first: the person talks to the bot
+    ESCALATED = "escalated"  # the bot escalated: the person waits for an agent
     CONNECTED = "connected"
     ABANDONED = "abandoned"
     ENDING = "ending"
@@ -49,11 +55,12 @@ class CallState(StrEnum):
 _RANK = {
     CallState.QUEUED: 0, CallState.ORIGINATING: 1, CallState.DIALING: 2, CallState.RINGING: 3,
     CallState.ANSWERED: 4, CallState.HUMAN: 5, CallState.UNKNOWN: 5, CallState.MACHINE: 5,
-    CallState.CONNECTED: 6, CallState.ABANDONED: 6, CallState.ENDING: 7, CallState.ENDED: 8,
+    CallState.BOT: 5, CallState.ESCALATED: 6,
+    CallState.CONNECTED: 7, CallState.ABANDONED: 7, CallState.ENDING: 8, CallState.ENDED: 9,
 }
 
 PRE_ANSWER = frozenset({CallState.QUEUED, CallState.ORIGINATING, CallState.DIALING, CallState.RINGING})
-WAITING_FOR_AGENT = frozenset({CallState.HUMAN, CallState.UNKNOWN})
+WAITING_FOR_AGENT = frozenset({CallState.HUMAN, CallState.UNKNOWN, CallState.ESCALATED})
 IN_FLIGHT = frozenset({CallState.ORIGINATING, CallState.DIALING, CallState.RINGING, CallState.ANSWERED})
 
 # Originate "Reason" codes (Asterisk's enum ast_control_frame_type subset used by AMI).
@@ -93,14 +100,16 @@ class Call:
     """One attempt's live state. Mutated only through `apply`, by the engine."""
 
     __slots__ = (
-        "abandon_after_s", "agents_offered", "amd", "end_signal_at", "failed_reason", "leg_causes", "legs",
+        "abandon_after_s", "agents_offered", "amd", "bot_first", "end_signal_at", "failed_reason", "leg_causes", "legs",
         "legs_down", "record", "rejected", "state", "vanished",
     )
 
-    def __init__(self, record: CallRecord, *, amd: bool, abandon_after_s: float) -> None:
+    def __init__(self, record: CallRecord, *, amd: bool, abandon_after_s: float,
+                 bot_first: bool = False) -> None:
         self.record = record
         self.state = CallState.QUEUED
         self.amd = amd
+        self.bot_first = bot_first
         self.abandon_after_s = abandon_after_s
         self.legs: set[int] = set()
         self.legs_down: set[int] = set()
@@ -178,7 +187,10 @@ class Call:
                 if r.answer_at is not None or self.state not in PRE_ANSWER:
                     return False
                 r.answer_at = e.at
-                self.state = CallState.ANSWERED if self.amd else CallState.HUMAN
+                if self.amd:
+                    self.state = CallState.ANSWERED
+                else:
+                    self._to_person(e.at)
                 return True
             case ev.CallFailed():
                 if self.failed_reason is not None or r.answer_at is not None:
@@ -201,8 +213,26 @@ class Call:
                     "HUMAN": CallState.HUMAN, "NOTSURE": CallState.UNKNOWN,
                     "MACHINE": CallState.MACHINE,
                 }.get(e.status)
-                if target is not None:
+                if target is not None and self.bot_first and target is not CallState.MACHINE:
+                    if _RANK[self.state] < _RANK[CallState.BOT]:
+                        self._to_person(e.at)
+                elif target is not None:
                     self._advance(target)
+                return True
+            case ev.BotEscalated():
+                if self.state is not CallState.BOT or r.escalated_at is not None:
+                    return False
+                r.escalated_at = e.at
+                self.state = CallState.ESCALATED
+                return True
+            case ev.BotResult():
+                if e.dial_status == "ANSWER" or r.bot_at is None or r.escalated_at is not None \
+                        or r.bot_failed is not None:
+                    return False
+                r.bot_failed = e.dial_status or "UNKNOWN"
+                r.queue_result = "bot_" + r.bot_failed.lower()
+                if self.is_live:
+                    self.state = CallState.ABANDONED
                 return True
             case ev.CallQueued():
                 if r.queued_at is not None:
@@ -221,7 +251,8 @@ class Call:
                 if self.is_live:
                     self.state = CallState.CONNECTED
                 start = r.amd_at if r.amd_at is not None else r.answer_at
-                if start is not None and e.at - start > self.abandon_after_s + 1e-9:
+                # (a bot answered a bot-first call at once: a later agent is not an abandonment)
+                if r.bot_at is None and start is not None and e.at - start > self.abandon_after_s + 1e-9:
                     r.abandoned = True  # connected, but later than the law allows
                 return True
             case ev.QueueGaveUp():
@@ -263,6 +294,15 @@ class Call:
                 self.end_signal_at = e.at - END_GRACE_S  # nothing more will come
                 return True
         return False
+
+    def _to_person(self, at: float) -> None:
+        """A person is on the line: to the agents' queue, or to the bot in a bot-first
+        campaign (the dialplan's `human` label)."""
+        if self.bot_first:
+            self.record.bot_at = at
+            self.state = CallState.BOT
+        else:
+            self.state = CallState.HUMAN
 
     # --- closing ---------------------------------------------------------------------
 
@@ -319,6 +359,9 @@ class Call:
         # answered
         if r.amd_status == "MACHINE":
             return Disposition.MACHINE
+        if r.handled_by == "bot":
+            # The bot talked to the person (escalated or not): connected, handled_by "bot".
+            return Disposition.CONNECTED
         if r.queue_result is not None:
             return Disposition.ABANDONED
         if self.vanished:

@@ -51,6 +51,17 @@ class Hangup(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class Redirect(Command):
+    """Move the call's answered channel to another place in the dialplan (AMI Redirect):
+    a bot-first call the bot escalated goes to the agents' queue (`[dialer-escalate]`)."""
+
+    call_id: str
+    context: str
+    exten: str = "s"
+    priority: int = 1
+
+
+@dataclass(frozen=True, slots=True)
 class EmitOutcome(Command):
     outcome: Outcome
 
@@ -64,4 +75,4 @@ class LeadExhausted(Command):
     reason: str
 
 
-__all__ = ["Command", "EmitOutcome", "Hangup", "LeadExhausted", "Originate", "ReserveAttempt"]
+__all__ = ["Command", "EmitOutcome", "Hangup", "LeadExhausted", "Originate", "Redirect", "ReserveAttempt"]

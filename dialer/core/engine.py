@@ -227,7 +227,7 @@ class Dialer:
                     wrap_remaining.append(a.wrap_until - now)
                 members += 1
                 wrap_sum += cfg.wrapup_s if a.wrapup_s is None else a.wrapup_s
-        dialing = answered = waiting = live = 0
+        dialing = answered = waiting = live = with_bot = 0
         dialing_elapsed: list[float] = []
         for c in self.calls.values():
             if c.record.campaign != cfg.name or not c.is_live:
@@ -243,6 +243,8 @@ class Dialer:
                     answered_elapsed.append(now - c.record.answer_at)
             elif c.state in WAITING_FOR_AGENT:
                 waiting += 1
+            elif c.state is CallState.BOT:
+                with_bot += 1
         return PacingView(
             at=now,
             campaign=cfg.name,
@@ -262,6 +264,10 @@ class Dialer:
             answered_elapsed_s=tuple(answered_elapsed),
             wrapup_s=wrap_sum / members if members else cfg.wrapup_s,
             abandon_after_s=cfg.abandon_after_s,
+            calls_with_bot=with_bot,
+            bot_capacity=cfg.bot_capacity if cfg.bot_first else None,
+            escalation_rate=camp.stats.escalation_rate(cfg.escalation_rate_prior, cfg.escalation_prior_calls)
+            if cfg.bot_first or with_bot else 0.0,
         )
 
     def _pace(self, camp: Campaign, now: float, out: list[cmd.Command]) -> None:
@@ -284,7 +290,8 @@ class Dialer:
             lead, attempt_no = popped
             self._seq += 1
             record = CallRecord(call_id=call_id, campaign=cfg.name, lead=lead, attempt_no=attempt_no, created_at=now)
-            self.calls[call_id] = Call(record, amd=cfg.amd, abandon_after_s=cfg.abandon_after_s)
+            self.calls[call_id] = Call(record, amd=cfg.amd, abandon_after_s=cfg.abandon_after_s,
+                                       bot_first=cfg.bot_first)
             camp.stats.reserved += 1
             out.append(
                 cmd.ReserveAttempt(
@@ -308,6 +315,7 @@ class Dialer:
             ("DIALER_QUEUE", cfg.queue),
             ("DIALER_ABANDON_S", f"{cfg.abandon_after_s:g}"),
             ("DIALER_AMD", "1" if cfg.amd else "0"),
+            *((("DIALER_BOT_ENDPOINT", cfg.bot_endpoint),) if cfg.bot_first else ()),
             *cfg.variables,
         )
         out.append(
@@ -369,6 +377,10 @@ class Dialer:
                     self.agent_conflicts += 1
             case ev.CallCompleted():
                 self._release_agent(call, e.at)
+            case ev.BotEscalated():
+                cfg = self.campaigns[call.record.campaign].config
+                self.campaigns[cfg.name].stats.escalated()
+                out.append(cmd.Redirect(call.call_id, context=cfg.escalate_context, exten="s", priority=1))
         if call.ready_to_close(e.at):
             self._close(call, e.at, out)
 

@@ -207,6 +207,20 @@ class CallHungUp(CallEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class BotEscalated(CallEvent):
+    """The bot of a bot-first campaign asks for an agent (UserEvent DialerEscalate)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BotResult(CallEvent):
+    """The dialplan's Dial() to the bot ended (UserEvent DialerBotResult): ANSWER after a
+    conversation the bot finished, or why the bot did not take the call (NOANSWER,
+    CHANUNAVAIL, CONGESTION, BUSY)."""
+
+    dial_status: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class CallVanished(CallEvent):
     """The PBX no longer knows this call (resync after a reconnect or a PBX loss)."""
 
@@ -256,12 +270,12 @@ class AgentRemoved(AgentEvent):
 CALL_EVENTS: tuple[type[CallEvent], ...] = (
     AttemptApproved, AttemptRefused, OriginateQueued, OriginateRejected, CallLegCreated,
     CallRinging, CallAnswered, CallFailed, AmdVerdict, CallQueued, AgentOffered, AgentMissed,
-    CallConnected, QueueGaveUp, CallCompleted, CallHungUp, CallVanished,
+    CallConnected, QueueGaveUp, CallCompleted, CallHungUp, CallVanished, BotEscalated, BotResult,
 )
 
 __all__ = [
     "AMD_STATUSES", "CALL_EVENTS", "AgentEvent", "AgentMissed", "AgentOffered", "AgentPaused",
-    "AgentRemoved", "AgentStatus", "AmdVerdict", "AttemptApproved", "AttemptRefused",
+    "AgentRemoved", "AgentStatus", "AmdVerdict", "AttemptApproved", "AttemptRefused", "BotEscalated", "BotResult",
     "CallAnswered", "CallCompleted", "CallConnected", "CallEvent", "CallFailed", "CallHungUp",
     "CallLegCreated", "CallQueued", "CallRinging", "CallVanished", "Drain", "Event",
     "LeadsAdded", "OriginateQueued", "OriginateRejected", "OutboxBackpressure", "PbxLinkChanged",

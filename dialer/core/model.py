@@ -99,6 +99,17 @@ class CampaignConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     # Extra channel variables sent with every Originate (e.g. recording flags).
     variables: tuple[tuple[str, str], ...] = ()
+    # Bot-first campaigns (AI筛选 + 人工攻坚): a person goes to the bot at bot_endpoint (sent as
+    # DIALER_BOT_ENDPOINT), which talks to at most bot_capacity people at once; when it
+    # escalates, the call is redirected to escalate_context and waits for an agent.
+    bot_first: bool = False
+    bot_endpoint: str = ""
+    bot_capacity: int = 0
+    escalate_context: str = "dialer-escalate"
+    # Share of bot calls expected to escalate before the campaign has its own figures
+    # (worth `escalation_prior_calls` calls of evidence).
+    escalation_rate_prior: float = 0.2
+    escalation_prior_calls: float = 20.0
 
     def __post_init__(self) -> None:
         if not self.name or not all(c.isalnum() or c in "-_" for c in self.name):
@@ -107,6 +118,15 @@ class CampaignConfig:
             raise ValueError("channel_template must contain '{phone}'")
         if self.originate_timeout_s <= 0 or self.abandon_after_s <= 0:
             raise ValueError("originate_timeout_s and abandon_after_s must be > 0")
+        if self.bot_first:
+            if not self.bot_endpoint:
+                raise ValueError("bot_endpoint: a bot-first campaign needs the bot's dial string (DIALER_BOT_ENDPOINT)")
+            if self.bot_capacity < 1:
+                raise ValueError(f"bot_capacity: a bot-first campaign needs >= 1 bot channel, got {self.bot_capacity}")
+        if not 0.0 <= self.escalation_rate_prior <= 1.0:
+            raise ValueError(f"escalation_rate_prior must be in [0, 1], got {self.escalation_rate_prior!r}")
+        if self.escalation_prior_calls < 0:
+            raise ValueError(f"escalation_prior_calls must be >= 0, got {self.escalation_prior_calls!r}")
 
 
 @dataclass(slots=True)
@@ -136,6 +156,21 @@ class CallRecord:
     disposition: Disposition | None = None
     abandoned: bool = False
     compliance_rules: tuple[str, ...] = ()
+    # bot-first: when the person was handed to the bot, when the bot escalated, and the
+    # bot's Dial() status if it did not take the call (DialerBotResult)
+    bot_at: float | None = None
+    escalated_at: float | None = None
+    bot_failed: str | None = None
+
+    @property
+    def handled_by(self) -> str | None:
+        """Who talked to the person: "agent", "bot" (the bot, escalated or not, and no agent
+        came), or None (nobody: not answered by a person, or abandoned)."""
+        if self.connect_at is not None:
+            return "agent"
+        if self.bot_at is not None and self.bot_failed is None and self.amd_status != "MACHINE":
+            return "bot"
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +201,21 @@ class Outcome:
     ended_at: float
     originate_reason: int | None = None
     queue_result: str | None = None
+    handled_by: str | None = None  # "agent", "bot" or None (see CallRecord.handled_by)
+    escalated: bool = False  # the bot handed the call to the agents
+    escalated_at: float | None = None
+
+    @property
+    def escalation_wait_s(self) -> float | None:
+        """From the bot's escalation to an agent; None if no agent came (or no escalation)."""
+        if self.escalated_at is None or self.connect_at is None:
+            return None
+        return max(0.0, self.connect_at - self.escalated_at)
+
+    @property
+    def escalation_abandoned(self) -> bool:
+        """Escalated by the bot, and no agent ever took the call."""
+        return self.escalated and self.connect_at is None
 
     @classmethod
     def from_record(cls, r: CallRecord) -> Outcome:
@@ -178,4 +228,6 @@ class Outcome:
             originate_at=r.originate_at, answer_at=r.answer_at, amd_at=r.amd_at,
             connect_at=r.connect_at, hangup_at=r.hangup_at, ended_at=r.ended_at,
             originate_reason=r.originate_reason, queue_result=r.queue_result,
+            handled_by=r.handled_by, escalated=r.escalated_at is not None,
+            escalated_at=r.escalated_at,
         )

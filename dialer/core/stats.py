@@ -21,6 +21,14 @@ class CampaignStats:
     abandoned: int = 0
     pacing_decisions: int = 0
     last_decision: int = 0
+    # bot-first campaigns
+    handled_by_bot: int = 0  # the bot talked to the person and no agent did
+    escalations: int = 0  # the bot asked for an agent (counted when it asks)
+    bot_settled: int = 0  # bot calls whose escalation is decided: escalated, or ended with the bot
+    escalations_connected: int = 0
+    escalation_abandoned: int = 0  # escalated, and no agent ever came (not a legal abandonment)
+    escalation_wait_s_total: float = 0.0  # escalation -> agent, over escalations_connected
+    escalation_wait_s_max: float = 0.0
 
     def record(self, o: Outcome) -> None:
         self.outcomes += 1
@@ -31,6 +39,32 @@ class CampaignStats:
             self.answered_human += 1
         if o.abandoned:
             self.abandoned += 1
+        if o.handled_by == "bot":
+            self.handled_by_bot += 1
+            if not o.escalated:
+                self.bot_settled += 1
+        wait = o.escalation_wait_s
+        if wait is not None:
+            self.escalations_connected += 1
+            self.escalation_wait_s_total += wait
+            self.escalation_wait_s_max = max(self.escalation_wait_s_max, wait)
+        elif o.escalation_abandoned:
+            self.escalation_abandoned += 1
+
+    def escalated(self) -> None:
+        self.escalations += 1
+        self.bot_settled += 1
+
+    def escalation_rate(self, prior: float, prior_calls: float) -> float:
+        """Share of bot calls that escalate: this campaign's count, shrunk toward `prior`
+        (worth `prior_calls` calls) while it has few."""
+        return (self.escalations + prior * prior_calls) / (self.bot_settled + prior_calls) \
+            if self.bot_settled + prior_calls > 0 else prior
+
+    @property
+    def escalation_wait_mean_s(self) -> float:
+        n = self.escalations_connected
+        return self.escalation_wait_s_total / n if n else 0.0
 
     @property
     def abandon_rate(self) -> float:

@@ -393,6 +393,8 @@ class AMIServer:
             "ping": self._ping,
             "originate": self._originate,
             "hangup": self._hangup,
+            "redirect": self._redirect,
+            "userevent": self._userevent,
             "getvar": self._getvar,
             "setvar": self._setvar,
             "coresettings": self._coresettings,
@@ -534,6 +536,30 @@ class AMIServer:
         if not self.model.hangup(channel, cause):
             return self._error(s, frame, "No such channel")
         return self._ok(s, frame, "Channel Hungup")
+
+    def _redirect(self, s: _Session, frame: Frame) -> bool:
+        channel = get_header(frame, "Channel")
+        if not channel:
+            return self._error(s, frame, "Channel not specified")
+        priority = get_header(frame, "Priority").strip()
+        error = self.model.redirect(channel, get_header(frame, "Context"), get_header(frame, "Exten"),
+                                    int(priority) if priority.isdigit() else 0)
+        if error is not None:
+            return self._error(s, frame, error)
+        return self._ok(s, frame, "Redirect successful")
+
+    def _userevent(self, s: _Session, frame: Frame) -> bool:
+        """manager.c action_userevent: every header but Action and ActionID goes out in a
+        UserEvent event (class user) to every session."""
+        name = get_header(frame, "UserEvent")
+        if not name:
+            return self._error(s, frame, "UserEvent not specified")
+        fields = [("UserEvent", name)] + [
+            (k, v) for k, v in frame if k.lower() not in ("action", "actionid", "userevent")
+        ]
+        self._ok(s, frame, "Event Sent")
+        self.model.user_event(fields)
+        return True
 
     def _getvar(self, s: _Session, frame: Frame) -> bool:
         variable = get_header(frame, "Variable")

@@ -220,15 +220,27 @@ def sample_wrapup(scenario: Scenario, rng: np.random.Generator) -> float:
 
 
 class Behaviour:
-    """A scenario with its seeded random streams: one for callees, one for agents."""
+    """A scenario with its seeded random streams: one for callees, one for agents, one for the
+    bot of bot-first calls (so a bot-first run dials the same callees as any other)."""
 
     def __init__(self, scenario: Scenario, seed: int | None = None) -> None:
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
-        callee_ss, agent_ss = np.random.SeedSequence(self.seed).spawn(2)
+        callee_ss, agent_ss, bot_ss = np.random.SeedSequence(self.seed).spawn(3)
         self.callee_rng = np.random.default_rng(callee_ss)
         self.agent_rng = np.random.default_rng(agent_ss)
+        self.bot_rng = np.random.default_rng(bot_ss)
         self.plans_drawn = 0
+
+    def bot_turn(self) -> tuple[bool, float]:
+        """(escalates, seconds after the bot answers): when the bot escalates, or when it
+        ends the conversation itself. Always three draws, whatever the outcome."""
+        sc = self.scenario
+        u = float(self.bot_rng.random())
+        escalate_s = sc.bot_escalate_after_s.sample(self.bot_rng)
+        talk_s = sc.bot_talk_s.sample(self.bot_rng)
+        escalates = u < sc.bot_escalate_share
+        return escalates, escalate_s if escalates else talk_s
 
     def plan(self, number: str | None = None) -> CalleePlan:
         self.plans_drawn += 1

@@ -282,6 +282,16 @@ class TruthRecord:
     connected_at: float | None
     ended_at: float | None
     queue_timeout_s: float | None = None
+    bot_at: float | None = None  # bot-first: the bot answered the person
+    escalated_at: float | None = None  # the bot sent DialerEscalate
+    redirected_at: float | None = None  # the dialer's Redirect moved the call to the agents
+
+    @property
+    def handled_by(self) -> str | None:
+        """"agent" if an agent talked, "bot" if only the bot did, else None."""
+        if self.connected_at is not None:
+            return "agent"
+        return "bot" if self.bot_at is not None else None
 
     @property
     def hold_s(self) -> float | None:
@@ -382,6 +392,12 @@ class _Call:
     a2: _Channel | None = None
     ring_started: float = 0.0
     ring_timer: Handle | None = None
+    # bot-first
+    bot: _Channel | None = None
+    bot_timer: Handle | None = None
+    bot_at: float | None = None
+    escalated_at: float | None = None
+    redirected_at: float | None = None
     # truth
     answered_at: float | None = None
     queued_at: float | None = None
@@ -497,6 +513,7 @@ class PBXModel:
         self._agent_busy: dict[str, list[tuple[float, float, int]]] = {}
         self._call_seq = itertools.count(1)
         self.global_vars: dict[str, str] = {}
+        self.bot_redirect_wait_s = 30.0
         self._boot()
 
     # ------------------------------------------------------------------ lifecycle
@@ -510,6 +527,7 @@ class PBXModel:
         self._local_seq = 0
         self._tech_seq: dict[str, int] = {}
         self._bridge_seq = itertools.count(1)
+        self.bot_in_use = 0
         q = _Queue(
             self.default_queue,
             self.strategy,
@@ -536,8 +554,12 @@ class PBXModel:
                 self._agent_release(call.member, call, now)
             if call.queued_at is not None and call.left_queue_at is None:
                 call.left_queue_at = now
+            if call.bot is not None:
+                call.bot = None
+                self.bot_in_use -= 1
             if call.disposition is None:
-                call.disposition = "connected" if call.connected_at is not None else "lost"
+                handled = call.connected_at is not None or call.bot_at is not None
+                call.disposition = "connected" if handled else "lost"
             call.ended_by = call.ended_by or "restart"
             self._finish(call)
             if call.on_result is not None and not call.result_sent:
@@ -627,6 +649,9 @@ class PBXModel:
             connected_at=c.connected_at,
             ended_at=c.ended_at,
             queue_timeout_s=c.queue_timeout_s,
+            bot_at=c.bot_at,
+            escalated_at=c.escalated_at,
+            redirected_at=c.redirected_at,
         )
 
     # ------------------------------------------------------------------ event plumbing
@@ -1011,8 +1036,124 @@ class PBXModel:
         self._human(call)
 
     def _human(self, call: _Call) -> None:
-        """[dialer-amd] (human): the agents' queue."""
+        """[dialer-amd] (human): the bot when DIALER_BOT_ENDPOINT is set, else the queue."""
+        assert call.c1 is not None
+        if call.c1.variables.get("DIALER_BOT_ENDPOINT"):
+            self._dial_bot(call)
+            return
         self._join_queue(call)
+
+    # ------------------------------------------------------------------ bot-first
+
+    def _dial_bot(self, call: _Call) -> None:
+        """[dialer-bot]: Set(__DIALER_BOT_CALL_ID), Dial(${DIALER_BOT_ENDPOINT}). The bot
+        answers at once while it has a free channel (scenario `bot_channels`), then either
+        escalates (UserEvent DialerEscalate from its own AMI session, with only CallID) or
+        ends the conversation itself."""
+        c1 = call.c1
+        assert c1 is not None
+        now = self.scheduler.now()
+        call_id = c1.variables.get("DIALER_CALL_ID", "")
+        c1.variables["DIALER_BOT_CALL_ID"] = call_id
+        call.phase = "bot"
+        endpoint = c1.variables["DIALER_BOT_ENDPOINT"]
+        c1.context, c1.exten, c1.priority = "dialer-bot", "s", 2
+        c1.app, c1.appdata = "Dial", endpoint
+        if self.bot_in_use >= self.scenario.bot_channels:
+            self.counters["bot_unavailable"] += 1
+            self._bot_result(call, "CHANUNAVAIL")
+            return
+        n = self._tech_seq.get("bot", 0)
+        self._tech_seq["bot"] = n + 1
+        bot = self._new_channel(f"{endpoint}-{n:08x}", self._uid(now), c1.linkedid, DOWN,
+                                "default", "s", "bot")
+        bot.call = call
+        bot.variables["DIALER_BOT_CALL_ID"] = call_id
+        bot.app, bot.appdata = "AppDial2", "(Outgoing Line)"
+        self._ev_chan("Newchannel", bot)
+        self._emit("DialBegin", "call", [*self._block(c1), *self._block(bot, "Dest"),
+                                         ("DialString", endpoint.partition("/")[2])])
+        self._newstate(bot, UP)
+        self._emit("DialEnd", "call", [*self._block(c1), *self._block(bot, "Dest"),
+                                       ("DialStatus", "ANSWER")])
+        call.bot = bot
+        call.bot_at = now
+        self.bot_in_use += 1
+        self.counters["bot_answered"] += 1
+        escalates, after = self.behaviour.bot_turn()
+        action = self._bot_escalate if escalates else self._bot_done
+        call.bot_timer = self._at(call, after, lambda: action(call))
+
+    def _bot_escalate(self, call: _Call) -> None:
+        if call.phase != "bot" or call.bot is None:
+            return
+        call.escalated_at = self.scheduler.now()
+        self.counters["bot_escalations"] += 1
+        self._emit("UserEvent", "user", [("UserEvent", "DialerEscalate"),
+                                         ("CallID", call.bot.variables.get("DIALER_BOT_CALL_ID", ""))])
+        # Nobody moved the call: the bot apologises and ends the conversation.
+        call.bot_timer = self._at(call, self.bot_redirect_wait_s, lambda: self._bot_done(call))
+
+    def _release_bot(self, call: _Call, cause: int = 16) -> None:
+        if call.bot_timer is not None:
+            call.bot_timer.cancel()
+            call.bot_timer = None
+        if call.bot is not None:
+            self._hangup_chan(call.bot, cause)
+            call.bot = None
+            self.bot_in_use -= 1
+
+    def _bot_done(self, call: _Call) -> None:
+        """The bot hung up: Dial() returns ANSWER, DialerBotResult, Hangup()."""
+        if call.phase != "bot":
+            return
+        self._release_bot(call)
+        self._bot_result(call, "ANSWER")
+
+    def _bot_result(self, call: _Call, status: str) -> None:
+        c1 = call.c1
+        assert c1 is not None
+        c1.variables["DIALSTATUS"] = status
+        c1.priority = 3
+        self._user_event(c1, "DialerBotResult",
+                         [("DialStatus", status), ("CallID", c1.variables.get("DIALER_CALL_ID", ""))])
+        if status == "ANSWER":
+            self._dialplan_hangup(call, 16, "pbx")
+            return
+        # The bot did not answer: a person with nobody to talk to hears the message.
+        call.phase = "post"
+        call.disposition = "abandoned"
+        c1.app, c1.appdata = "Playback", "dialer-identification"
+        self._at(call, self.id_message_s, lambda: self._dialplan_hangup(call, 16, "pbx"))
+
+    def redirect(self, name_or_uid: str, context: str, exten: str = "s", priority: int = 1) -> str | None:
+        """AMI Redirect; returns Asterisk's error message, or None when done. Only the
+        escalation of a call with the bot to `[dialer-escalate]` is simulated: the bot leg is
+        hung up and the call runs the queue with DIALER_ESCALATE_WAIT_S (default 60 s) and
+        DIALER_ESCALATE_QUEUE (default DIALER_QUEUE)."""
+        ch = self.find_channel(name_or_uid)
+        if ch is None:
+            return "Channel not found"
+        if context != "dialer-escalate" or exten != "s" or priority != 1:
+            return "Redirect to other than dialer-escalate,s,1 is not simulated"
+        call = ch.call
+        if call is None or ch.role not in ("c1", "single") or call.phase != "bot":
+            return "Redirect of a channel that is not with the bot is not simulated"
+        c1 = call.c1
+        assert c1 is not None
+        call.redirected_at = self.scheduler.now()
+        self.counters["redirects"] += 1
+        self._release_bot(call)
+        c1.context, c1.exten, c1.priority = context, exten, priority
+        c1.variables["DIALER_QUEUE_TIMEOUT_S"] = c1.variables.get("DIALER_ESCALATE_WAIT_S") or "60"
+        if c1.variables.get("DIALER_ESCALATE_QUEUE"):
+            c1.variables["DIALER_QUEUE"] = c1.variables["DIALER_ESCALATE_QUEUE"]
+        self._join_queue(call)
+        return None
+
+    def user_event(self, fields: Iterable[tuple[str, str]]) -> None:
+        """AMI UserEvent action (e.g. a bot's DialerEscalate): the event, to every session."""
+        self._emit("UserEvent", "user", list(fields))
 
     def _queue_timeout_of(self, ch: _Channel, abandon_s: float) -> float:
         """[dialer-queue]'s Queue() timeout: DIALER_QUEUE_TIMEOUT_S, else
@@ -1474,6 +1615,11 @@ class PBXModel:
             self._leave_on_hangup(call)
             self._hangup_chan(c1, cause)
             self._close(call, call.disposition or "abandoned")
+        elif call.phase == "bot":
+            self._hangup_chan(c2, cause)
+            self._release_bot(call)
+            self._hangup_chan(c1, cause)
+            self._close(call, "connected")
         elif call.phase == "connected":
             self._complete_agent_call(call, "caller")
             self._hangup_chan(c2, cause)
@@ -1507,6 +1653,11 @@ class PBXModel:
             self._hangup_chan(c1, cause)
             self._hangup_chan(c2, cause)
             self._close(call, call.disposition or "abandoned")
+        elif call.phase == "bot":
+            self._release_bot(call)
+            self._hangup_chan(c1, cause)
+            self._hangup_chan(c2, cause)
+            self._close(call, "connected")
         elif call.phase == "connected":
             self._complete_agent_call(call, "caller")
             self._hangup_chan(c1, cause)
@@ -1569,6 +1720,11 @@ class PBXModel:
         if call.ring_timer is not None:
             call.ring_timer.cancel()
             call.ring_timer = None
+        self._release_bot(call)
+        if call.bot_at is not None and disposition in ("abandoned", "human_hangup"):
+            # The bot answered at once: a person escalated and left without an agent was
+            # handled by the bot, not abandoned (README, "Decisions").
+            disposition = "connected"
         call.disposition = disposition
         self._finish(call)
 
@@ -1577,7 +1733,7 @@ class PBXModel:
         call.ended_at = self.scheduler.now()
         self._active.discard(call)
         self.counters[f"disposition_{call.disposition}"] += 1
-        for ch in (call.c1, call.c2, call.a1, call.a2):
+        for ch in (call.c1, call.c2, call.a1, call.a2, call.bot):
             if ch is not None and self._channels.get(ch.name) is ch:
                 del self._channels[ch.name]
                 self._by_uid.pop(ch.uniqueid, None)
@@ -1603,6 +1759,8 @@ class PBXModel:
             self._dialplan_hangup(call, c, "ami")
         elif ch.role == "c2":
             self._far_end_hangup(call, c, "ami")
+        elif ch.role == "bot":
+            self._bot_done(call)
         else:
             self._agent_leg_hangup(call, c)
         return True

@@ -237,6 +237,8 @@ _D_AMD_DELAY = Dist.uniform(1.6, 2.4)
 _D_PATIENCE = Dist.lognormal(8.0, 0.5)
 _D_AGENT_ANSWER = Dist.uniform(0.2, 0.6)
 _D_WRAPUP = Dist.fixed(10.0)
+_D_BOT_ESCALATE = Dist.lognormal(45.0, 0.5)
+_D_BOT_TALK = Dist.lognormal(90.0, 0.5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +263,12 @@ class Scenario:
     patience_s            how long a person waits on hold in the queue before hanging up
     agent_answer_s        time an agent's phone rings before the agent answers
     agent_wrapup_s        wrap-up after each call (the queue's wrapuptime)
+    bot_channels          bot-first calls (DIALER_BOT_ENDPOINT set): people the bot can talk
+                          to at once; one more gets Dial() status CHANUNAVAIL
+    bot_escalate_share    share of the bot's conversations it escalates (UserEvent
+                          DialerEscalate from the bot's AMI session)
+    bot_escalate_after_s  time from the bot answering to its escalation
+    bot_talk_s            length of a conversation the bot finishes itself (then it hangs up)
     seed                  default seed of a run (a runner's explicit seed wins)
     """
 
@@ -280,6 +288,10 @@ class Scenario:
     patience_s: Dist = _D_PATIENCE
     agent_answer_s: Dist = _D_AGENT_ANSWER
     agent_wrapup_s: Dist = _D_WRAPUP
+    bot_channels: int = 30
+    bot_escalate_share: float = 0.3
+    bot_escalate_after_s: Dist = _D_BOT_ESCALATE
+    bot_talk_s: Dist = _D_BOT_TALK
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -303,6 +315,10 @@ class Scenario:
             )
         if self.seed is not None and (isinstance(self.seed, bool) or self.seed < 0):
             out.append(f"seed: expected a non-negative integer or null, got {self.seed!r}")
+        if isinstance(self.bot_channels, bool) or not isinstance(self.bot_channels, int) or self.bot_channels < 0:
+            out.append(f"bot_channels: expected a non-negative integer, got {self.bot_channels!r}")
+        if not (isinstance(self.bot_escalate_share, (int, float)) and 0.0 <= self.bot_escalate_share <= 1.0):
+            out.append(f"bot_escalate_share: expected a share between 0 and 1, got {self.bot_escalate_share!r}")
         return out
 
     # ------------------------------------------------------------------ loading
@@ -457,6 +473,21 @@ def _parse_seed(path: str, value: Any, errors: list[str]) -> int | object | None
         errors.append(f"{path}: expected a non-negative integer or null, got {value!r}")
         return _BAD
     return value
+
+
+def _parse_count(path: str, value: Any, errors: list[str]) -> int | object:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        errors.append(f"{path}: expected a non-negative integer, got {value!r}")
+        return _BAD
+    return value
+
+
+def _parse_share(path: str, value: Any, errors: list[str]) -> float | object:
+    v = _number(path, value, errors, what="a share between 0 and 1")
+    if v is not _BAD and not 0.0 <= v <= 1.0:  # type: ignore[operator]
+        errors.append(f"{path}: expected a share between 0 and 1, got {value!r}")
+        return _BAD
+    return v
 
 
 def _parse_dist(path: str, value: Any, errors: list[str]) -> Dist | object:
@@ -617,5 +648,9 @@ _FIELD_PARSERS = {
     "patience_s": _parse_dist,
     "agent_answer_s": _parse_dist,
     "agent_wrapup_s": _parse_dist,
+    "bot_channels": _parse_count,
+    "bot_escalate_share": _parse_share,
+    "bot_escalate_after_s": _parse_dist,
+    "bot_talk_s": _parse_dist,
     "seed": _parse_seed,
 }

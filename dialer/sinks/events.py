@@ -158,6 +158,11 @@ def outcome_body(o: Outcome, key: bytes, labels: OutcomeLabels, *, recovered: bo
     e["compliance_rules"] = list(labels.compliance_rules)
     e["recording"] = labels.recording_for(o)
     e["recovered"] = recovered
+    if o.escalated or o.handled_by == "bot":
+        # bot-first calls only, so other outcomes stay what older consumers validate
+        e["handled_by"] = o.handled_by
+        e["escalated"] = o.escalated
+        e["escalated_at"] = fast_iso(o.escalated_at)
     return e
 
 

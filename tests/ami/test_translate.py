@@ -433,3 +433,30 @@ def test_caller_abandon_then_queue_timeout_gives_both_in_order():
     )
     got = [e for f in frames for e in tr.translate(f, 1.0) if isinstance(e, ev.QueueGaveUp)]
     assert [e.reason for e in got] == ["caller", "timeout"]
+
+
+# --- bot-first campaigns ---------------------------------------------------------------------
+
+
+def test_bot_escalation_from_the_bots_ami_session_has_only_a_call_id() -> None:
+    tr = AmiTranslator()
+    tr.register_originate("r1-000001")
+    # What `Action: UserEvent` from the bot's AMI user produces: no channel, no Uniqueid.
+    esc = Frame.from_pairs([("Event", "UserEvent"), ("Privilege", "user,all"), ("Timestamp", "1795000010.5"),
+                            ("UserEvent", "DialerEscalate"), ("CallID", "r1-000001")])
+    assert tr.translate(esc, RECV) == [ev.BotEscalated(1795000010.5, "r1-000001")]
+    assert tr.translate(esc, RECV) == []  # a bot asking twice moves the call once
+    other = Frame.from_pairs([("Event", "UserEvent"), ("UserEvent", "DialerEscalate"), ("CallID", "not-ours")])
+    assert tr.translate(other, RECV) == []
+    assert tr.stats["foreign"] == 1
+
+
+def test_bot_dial_result_from_the_dialplan() -> None:
+    tr = AmiTranslator()
+    tr.register_originate("r1-000002")
+    res = Frame.from_pairs([("Event", "UserEvent"), ("Channel", "PJSIP/carrier-00000001"),
+                            ("Uniqueid", "r1-000002"), ("UserEvent", "DialerBotResult"),
+                            ("DialStatus", "chanunavail"), ("CallID", "r1-000002")])
+    events = tr.translate(res, RECV)
+    assert events[-1] == ev.BotResult(RECV, "r1-000002", dial_status="CHANUNAVAIL")
+    assert [e for e in tr.translate(res, RECV) if isinstance(e, ev.BotResult)] == []

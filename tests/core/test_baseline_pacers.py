@@ -262,3 +262,41 @@ def test_clairvoyant_respects_free_lines():
     p = ClairvoyantPacer()
     p.attach_oracle(FakeOracle([0.0], [NEVER] * 50))
     assert p.calls_to_place(view(0.0, ready=1, lines_free=7)) == 7
+
+
+# --- escalations and bot-first campaigns --------------------------------------------------------
+
+
+def test_progressive_keeps_agents_for_expected_escalations():
+    p = ProgressivePacer()
+    assert p.calls_to_place(view(ready=5)) == 5
+    # 7 people with the bot at 30%: ceil(2.1) = 3 agents spoken for
+    assert p.calls_to_place(replace(view(ready=5), calls_with_bot=7, escalation_rate=0.3)) == 2
+    assert p.calls_to_place(replace(view(ready=5), calls_with_bot=7, escalation_rate=0.0)) == 5
+
+
+def test_progressive_bot_first_limits_by_bot_channels():
+    p = ProgressivePacer()
+    v = replace(view(ready=0, on_call=10, dialing=2, answered=1), bot_capacity=10, calls_with_bot=4,
+                escalation_rate=0.2)
+    # bot: 10 - 4 - 3 = 3 (no ready agent needed: people go to the bot)
+    assert p.calls_to_place(v) == 3
+    assert p.calls_to_place(replace(v, lines_free=1)) == 1
+    assert p.calls_to_place(replace(v, calls_with_bot=10)) == 0
+
+
+def test_progressive_bot_first_limits_by_expected_escalations():
+    p = ProgressivePacer()
+    # 4 agents, 1 escalated person already waiting: room for 3 escalations; at 50%, the
+    # pipeline (4 with the bot + 1 dialing + n) may hold 6 calls: n = 1
+    v = replace(view(ready=1, on_call=3, dialing=1, waiting=1), bot_capacity=50, calls_with_bot=4,
+                escalation_rate=0.5)
+    assert p.calls_to_place(v) == 1
+    assert p.calls_to_place(replace(v, escalation_rate=0.0)) == 45
+
+
+def test_bot_first_calls_needs_a_bot_first_view():
+    from dialer.core.pacing.base import bot_first_calls
+
+    with pytest.raises(ValueError, match="bot_capacity"):
+        bot_first_calls(view(ready=3))

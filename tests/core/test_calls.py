@@ -15,13 +15,14 @@ from .conftest import make_lead
 CID = "run-000001"
 
 
-def new_call(amd: bool = True) -> Call:
+def new_call(amd: bool = True, bot_first: bool = False) -> Call:
     rec = CallRecord(call_id=CID, campaign="c1", lead=make_lead(1), attempt_no=1, created_at=0.0)
-    return Call(rec, amd=amd, abandon_after_s=2.0)
+    return Call(rec, amd=amd, abandon_after_s=2.0, bot_first=bot_first)
 
 
-def run(events: list[ev.CallEvent], amd: bool = True, close_at: float | None = None) -> Call:
-    call = new_call(amd)
+def run(events: list[ev.CallEvent], amd: bool = True, close_at: float | None = None,
+        bot_first: bool = False) -> Call:
+    call = new_call(amd, bot_first)
     for e in events:
         call.apply(e)
     t = close_at if close_at is not None else max(e.at for e in events) + 5
@@ -306,3 +307,75 @@ def test_queue_timeout_after_asterisk_abandon_event_refines_the_reason():
     call = run(seq)
     assert call.record.disposition is Disposition.ABANDONED
     assert call.record.queue_result == "timeout"
+
+
+# --- bot-first campaigns -----------------------------------------------------------------------
+
+BOT_ANSWER = [
+    ev.AttemptApproved(0.0, CID),
+    ev.OriginateQueued(0.001, CID),
+    ev.CallLegCreated(0.001, CID, leg=1),
+    ev.CallRinging(0.002, CID),
+    ev.CallAnswered(2.0, CID),
+    ev.AmdVerdict(4.0, CID, status="HUMAN", cause="HUMAN-800-800"),
+]
+
+
+def run_bot(events: list[ev.CallEvent], *, amd: bool = True) -> Call:
+    return run(events, amd, bot_first=True)
+
+
+def test_bot_first_person_goes_to_the_bot_and_the_bot_handles_the_call() -> None:
+    call = run_bot(BOT_ANSWER)
+    assert call.state is CallState.BOT and call.record.bot_at == 4.0
+    call = run_bot([*BOT_ANSWER, ev.BotResult(90.0, CID, dial_status="ANSWER"),
+                    ev.CallHungUp(90.0, CID, leg=1, cause=16)])
+    r = call.record
+    assert (r.disposition, r.abandoned, r.handled_by, r.escalated_at) == (Disposition.CONNECTED, False, "bot", None)
+
+
+def test_bot_first_without_amd_goes_to_the_bot_at_answer() -> None:
+    call = run_bot(BOT_ANSWER[:5], amd=False)
+    assert call.state is CallState.BOT and call.record.bot_at == 2.0
+
+
+def test_bot_escalation_connected_to_an_agent_late_is_not_abandoned() -> None:
+    call = run_bot([*BOT_ANSWER, ev.BotEscalated(60.0, CID), ev.CallQueued(60.1, CID, queue="agents"),
+                    ev.CallConnected(75.0, CID, agent="agent1"), ev.CallCompleted(200.0, CID, agent="agent1"),
+                    ev.CallHungUp(200.0, CID, leg=1, cause=16)])
+    r = call.record
+    assert (r.disposition, r.abandoned, r.handled_by, r.escalated_at) == (Disposition.CONNECTED, False, "agent", 60.0)
+
+
+def test_bot_escalation_is_taken_once_and_only_from_the_bot() -> None:
+    call = run_bot([*BOT_ANSWER, ev.BotEscalated(60.0, CID)])
+    assert call.state is CallState.ESCALATED
+    assert not call.apply(ev.BotEscalated(61.0, CID))
+    assert call.record.escalated_at == 60.0
+    # a person still in AMD (or a campaign that is not bot-first) cannot be escalated
+    assert not run_bot(BOT_ANSWER[:5]).apply(ev.BotEscalated(5.0, CID))
+    assert not run(HUMAN_CONNECTED[:6]).apply(ev.BotEscalated(5.0, CID))
+
+
+def test_escalated_person_no_agent_came_is_handled_by_the_bot_not_abandoned() -> None:
+    call = run_bot([*BOT_ANSWER, ev.BotEscalated(60.0, CID), ev.CallQueued(60.1, CID, queue="agents"),
+                    ev.QueueGaveUp(120.1, CID, reason="caller", hold_s=60),
+                    ev.QueueGaveUp(120.1, CID, reason="timeout"),
+                    ev.CallHungUp(130.0, CID, leg=1, cause=16)])
+    r = call.record
+    assert (r.disposition, r.abandoned, r.handled_by, r.queue_result) == (
+        Disposition.CONNECTED, False, "bot", "timeout")
+
+
+def test_bot_that_did_not_answer_leaves_an_abandoned_person() -> None:
+    call = run_bot([*BOT_ANSWER, ev.BotResult(5.0, CID, dial_status="CHANUNAVAIL"),
+                    ev.CallHungUp(15.0, CID, leg=1, cause=16)])
+    r = call.record
+    assert (r.disposition, r.abandoned, r.handled_by, r.queue_result) == (
+        Disposition.ABANDONED, True, None, "bot_chanunavail")
+
+
+def test_bot_first_machine_is_still_a_machine() -> None:
+    events = [*BOT_ANSWER[:5], ev.AmdVerdict(4.0, CID, status="MACHINE"), ev.CallHungUp(4.1, CID, leg=1)]
+    call = run_bot(events)
+    assert (call.record.disposition, call.record.bot_at, call.record.handled_by) == (Disposition.MACHINE, None, None)

@@ -262,3 +262,91 @@ def test_agent_rung_for_a_call_that_ends_goes_back_to_ready():
     d.handle(ev.Tick(7.0))
     assert d.agents["agent1"].state is AgentState.READY
     assert not d.calls
+
+
+# --- bot-first campaigns -----------------------------------------------------------------------
+
+
+def _bot_dialer(**kw: object) -> Dialer:
+    cfg = campaign(bot_first=True, bot_endpoint="PJSIP/voicebot", bot_capacity=3, **kw)
+    d = Dialer([cfg], run_id="r1")
+    d.handle(ev.AgentStatus(0.0, "agent1", queue="agents", device_status=1, paused=False))
+    d.handle(ev.LeadsAdded(0.0, "c1", tuple(make_lead(i) for i in range(10))))
+    return d
+
+
+def _to_bot(d: Dialer, call_id: str, t: float) -> list[cmd.Command]:
+    out = d.handle(ev.AttemptApproved(t, call_id))
+    out += d.handle(ev.CallAnswered(t + 2, call_id))
+    out += d.handle(ev.AmdVerdict(t + 4, call_id, status="HUMAN"))
+    return out
+
+
+def test_bot_first_campaign_config_is_validated() -> None:
+    with pytest.raises(ValueError, match="bot_endpoint"):
+        campaign(bot_first=True, bot_capacity=3)
+    with pytest.raises(ValueError, match="bot_capacity"):
+        campaign(bot_first=True, bot_endpoint="PJSIP/voicebot")
+    with pytest.raises(ValueError, match="escalation_rate_prior"):
+        campaign(escalation_rate_prior=1.5)
+
+
+def test_bot_first_paces_bot_channels_sends_the_endpoint_and_redirects_escalations() -> None:
+    d = _bot_dialer()
+    reserves = [c for c in d.handle(ev.Tick(1.0)) if isinstance(c, cmd.ReserveAttempt)]
+    assert len(reserves) == 3  # the bot's 3 channels, not the 1 agent
+    first = reserves[0].call_id
+    out = _to_bot(d, first, 1.0)
+    (orig,) = [c for c in out if isinstance(c, cmd.Originate)]
+    assert ("DIALER_BOT_ENDPOINT", "PJSIP/voicebot") in orig.variables
+    view = d.pacing_view(d.campaigns["c1"], 6.0)
+    assert (view.calls_with_bot, view.bot_capacity, view.escalation_rate) == (1, 3, pytest.approx(0.2))
+    out = d.handle(ev.BotEscalated(30.0, first))
+    assert out == [cmd.Redirect(first, context="dialer-escalate", exten="s", priority=1)]
+    assert d.handle(ev.BotEscalated(31.0, first)) == []  # once
+    view = d.pacing_view(d.campaigns["c1"], 31.0)
+    assert (view.calls_with_bot, view.calls_waiting) == (0, 1)
+    # 1 escalation out of 1 settled call, with the prior of 0.2 over 20 calls
+    assert view.escalation_rate == pytest.approx((1 + 0.2 * 20) / (1 + 20))
+    d.handle(ev.CallQueued(30.2, first, queue="agents"))
+    d.handle(ev.CallConnected(42.0, first, agent="agent1"))
+    d.handle(ev.CallCompleted(100.0, first, agent="agent1"))
+    out = d.handle(ev.CallHungUp(100.0, first, leg=1, cause=16))
+    (emitted,) = [c for c in out if isinstance(c, cmd.EmitOutcome)]
+    o = emitted.outcome
+    assert (o.disposition, o.abandoned, o.handled_by, o.escalated) == (Disposition.CONNECTED, False, "agent", True)
+    assert o.escalation_wait_s == pytest.approx(12.0)
+    stats = d.campaigns["c1"].stats
+    assert (stats.escalations, stats.escalations_connected, stats.escalation_wait_s_max) == (1, 1, 12.0)
+    assert stats.answered_human == 1 and stats.abandoned == 0
+
+
+def test_bot_handled_and_escalation_abandoned_calls_are_counted_apart() -> None:
+    d = _bot_dialer(escalation_rate_prior=0.5, escalation_prior_calls=0.0)
+    ids = [c.call_id for c in d.handle(ev.Tick(1.0)) if isinstance(c, cmd.ReserveAttempt)]
+    for cid in ids[:2]:
+        _to_bot(d, cid, 1.0)
+    d.handle(ev.BotResult(80.0, ids[0], dial_status="ANSWER"))
+    (bot_only,) = [c for c in d.handle(ev.CallHungUp(80.0, ids[0], leg=1, cause=16)) if isinstance(c, cmd.EmitOutcome)]
+    d.handle(ev.BotEscalated(50.0, ids[1]))
+    d.handle(ev.QueueGaveUp(110.0, ids[1], reason="timeout"))
+    (left,) = [c for c in d.handle(ev.CallHungUp(120.0, ids[1], leg=1, cause=16)) if isinstance(c, cmd.EmitOutcome)]
+    assert (bot_only.outcome.handled_by, bot_only.outcome.escalated) == ("bot", False)
+    assert (left.outcome.disposition, left.outcome.handled_by, left.outcome.escalated) == (
+        Disposition.CONNECTED, "bot", True)
+    assert left.outcome.escalation_abandoned and not left.outcome.abandoned
+    stats = d.campaigns["c1"].stats
+    assert (stats.handled_by_bot, stats.escalations, stats.escalation_abandoned, stats.abandoned) == (2, 1, 1, 0)
+    # no prior: 1 escalation out of 2 settled bot calls
+    assert d.pacing_view(d.campaigns["c1"], 130.0).escalation_rate == pytest.approx(0.5)
+
+
+def test_plain_campaign_sends_no_bot_endpoint_and_sees_no_bot() -> None:
+    d = Dialer([campaign()], run_id="r1")
+    d.handle(ev.AgentStatus(0.0, "agent1", queue="agents", device_status=1, paused=False))
+    d.handle(ev.LeadsAdded(0.0, "c1", (make_lead(1),)))
+    (res,) = [c for c in d.handle(ev.Tick(1.0)) if isinstance(c, cmd.ReserveAttempt)]
+    (orig,) = [c for c in d.handle(ev.AttemptApproved(1.0, res.call_id)) if isinstance(c, cmd.Originate)]
+    assert not [k for k, _ in orig.variables if k == "DIALER_BOT_ENDPOINT"]
+    view = d.pacing_view(d.campaigns["c1"], 2.0)
+    assert (view.bot_capacity, view.calls_with_bot, view.escalation_rate) == (None, 0, 0.0)

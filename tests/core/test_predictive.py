@@ -226,3 +226,28 @@ def test_in_the_engine_over_a_simulated_day() -> None:
     assert r.summary["abandon_rate"] <= 0.03
     assert r.summary["agent_occupancy"] > base.summary["agent_occupancy"]
     assert spy.mode == "model" and math.isfinite(spy.lam)
+
+
+# ------------------------------------------------------------------ bot-first and escalations
+
+
+def test_expected_escalations_take_ready_agents_from_new_answers() -> None:
+    p = warm()
+    plain = view(agents_ready=4, agents_on_call=6, talk_elapsed_s=(5.0,) * 6)
+    # warm-up floor uses the same reduced count: 4 ready, 2 expected escalations -> 2
+    cold = PredictivePacer()
+    assert cold.calls_to_place(replace(plain, calls_with_bot=5, escalation_rate=0.3)) == 2
+    assert cold.calls_to_place(plain) == 4
+    # warmed up: expected escalations lower the model's decision too
+    assert p.calls_to_place(replace(plain, calls_with_bot=10, escalation_rate=0.4)) < p.calls_to_place(plain)
+
+
+def test_bot_first_view_is_paced_on_bot_channels_and_escalations() -> None:
+    p = warm()
+    v = view(agents_ready=2, agents_on_call=8, bot_capacity=30, calls_with_bot=20, calls_dialing=3,
+             escalation_rate=0.1)
+    # bot: 30 - 20 - 3 = 7; agents: 10 / 0.1 - 20 - 3 = 77
+    assert p.calls_to_place(v) == 7
+    assert p.mode == "bot"
+    # a high escalation rate makes the agents the limit: 10 / 0.5 - 20 - 3 < 0
+    assert p.calls_to_place(replace(v, escalation_rate=0.5)) == 0

@@ -810,3 +810,68 @@ def test_every_event_has_the_common_header() -> None:
     stamps = [float(h(f, "Timestamp")) for f in events(model)]
     assert stamps == sorted(stamps)
     assert not math.isnan(stamps[0])
+
+
+# --------------------------------------------------------------------------- bot-first
+
+
+BOT = (("DIALER_BOT_ENDPOINT", "PJSIP/voicebot"),)
+
+
+def bot_model(share: float, channels: int = 5, **kw) -> tuple[VirtualScheduler, PBXModel]:
+    sc = FAST.with_changes(bot_channels=channels, bot_escalate_share=share,
+                           bot_escalate_after_s=Dist.fixed(10.0), bot_talk_s=Dist.fixed(40.0))
+    return make(agents=1, scenario=sc, **kw)
+
+
+def test_bot_answers_the_person_and_escalates_then_redirect_joins_the_queue() -> None:
+    s, model = bot_model(1.0)
+    model.force_plans(CalleePlan.person(1.0, talk_s=30.0))
+    originate(model, variables=BOT)
+    s.run_until(s.now() + 13.5)  # answer 1, AMD 2, escalation at +10
+    (esc,) = [f for f in events(model, "UserEvent") if h(f, "UserEvent") == "DialerEscalate"]
+    assert [k for k, _ in esc][3:] == ["UserEvent", "CallID"] and h(esc, "CallID") == "call-1"
+    assert model.redirect("call-1", "dialer-escalate") == "Channel not found"  # no ChannelId used
+    c1 = next(h(f, "Channel") for f in events(model, "Newchannel") if h(f, "Channel").endswith(";1"))
+    assert model.redirect(c1, "elsewhere") is not None
+    assert model.redirect(c1, "dialer-escalate") is None
+    s.run()
+    (t,) = model.ground_truth()
+    assert (t.disposition, t.handled_by, t.agent, t.queue_timeout_s) == ("connected", "agent", "agent1", 60.0)
+    assert t.escalated_at - t.bot_at == pytest.approx(10.0)
+    bot_hangups = [f for f in events(model, "Hangup") if h(f, "Channel").startswith("PJSIP/voicebot-")]
+    assert len(bot_hangups) == 1 and model.bot_in_use == 0
+
+
+def test_bot_finishes_the_conversation_itself() -> None:
+    s, model = bot_model(0.0)
+    model.force_plans(CalleePlan.person(1.0, talk_s=300.0))
+    originate(model, variables=BOT)
+    s.run()
+    (t,) = model.ground_truth()
+    assert (t.disposition, t.handled_by, t.escalated_at, t.queued) == ("connected", "bot", None, False)
+    result = next(f for f in events(model, "UserEvent") if h(f, "UserEvent") == "DialerBotResult")
+    assert (h(result, "DialStatus"), h(result, "CallID")) == ("ANSWER", "call-1")
+    assert t.ended_at - t.bot_at == pytest.approx(40.0)
+
+
+def test_bot_without_a_free_channel_leaves_the_person_with_the_message() -> None:
+    s, model = bot_model(0.0, channels=1)
+    model.force_plans(CalleePlan.person(1.0), CalleePlan.person(1.0))
+    originate(model, n=1, variables=BOT)
+    originate(model, n=2, variables=BOT)
+    s.run()
+    t1, t2 = model.ground_truth()
+    assert (t1.disposition, t2.disposition, t2.handled_by) == ("connected", "abandoned", None)
+    statuses = [h(f, "DialStatus") for f in events(model, "UserEvent") if h(f, "UserEvent") == "DialerBotResult"]
+    assert sorted(statuses) == ["ANSWER", "CHANUNAVAIL"]
+
+
+def test_escalation_nobody_redirects_ends_with_the_bot() -> None:
+    s, model = bot_model(1.0)
+    model.force_plans(CalleePlan.person(1.0))
+    originate(model, variables=BOT)
+    s.run()
+    (t,) = model.ground_truth()
+    assert (t.disposition, t.handled_by, t.redirected_at) == ("connected", "bot", None)
+    assert t.ended_at - t.escalated_at == pytest.approx(model.bot_redirect_wait_s)

@@ -202,3 +202,18 @@ def test_direct_construction_is_validated() -> None:
         Scenario(outcomes=OutcomeShares(person=0.9))
     with pytest.raises(ScenarioError):
         Dist.uniform(3, 1)
+
+
+def test_bot_fields_are_validated_with_their_names() -> None:
+    from dialer.sim.scenario import ScenarioError
+
+    base = Scenario.load().to_dict()
+    for field, bad, words in [("bot_escalate_share", 1.5, "between 0 and 1"),
+                              ("bot_channels", -1, "non-negative integer"),
+                              ("bot_channels", 2.5, "non-negative integer"),
+                              ("bot_escalate_after_s", -3, "bot_escalate_after_s")]:
+        with pytest.raises(ScenarioError, match=field) as info:
+            Scenario.from_dict({**base, field: bad})
+        assert words in str(info.value)
+    ok = Scenario.from_dict({**base, "bot_channels": 4, "bot_escalate_share": 0.25})
+    assert (ok.bot_channels, ok.bot_escalate_share) == (4, 0.25)

@@ -46,8 +46,29 @@ def test_outcome_v2_has_no_recording_without_an_agent_and_no_personal_data():
 def test_outcome_v2_is_v1_plus_the_new_fields():
     v1, v2 = schema("outcome.v1.json"), schema("outcome.v2.json")
     added = set(v2["properties"]) - set(v1["properties"])
-    assert added == {"strategy", "segment", "script_variant", "compliance_rules", "recording", "recovered"}
+    bot = {"handled_by", "escalated", "escalated_at"}  # optional: bot-first calls only
+    assert added == {"strategy", "segment", "script_variant", "compliance_rules", "recording", "recovered"} | bot
+    assert not bot & set(v2["required"])
     assert set(v2["properties"]["disposition"]["enum"]) == {d.value for d in Disposition}
+
+
+def test_bot_fields_only_on_bot_calls_and_they_validate():
+    from dataclasses import replace
+
+    from dialer.outcomes import outcome_event
+
+    labels = OutcomeLabels()
+    plain = json.loads(outcome_message(outcome(7, connected=True), KEY, labels).body)
+    assert not {"handled_by", "escalated", "escalated_at"} & set(plain)
+    o = replace(outcome(8, connected=True), handled_by="agent", escalated=True, escalated_at=1_795_862_370.0)
+    body = json.loads(outcome_message(o, KEY, labels).body)
+    validate(body, "outcome.v2.json")
+    assert (body["handled_by"], body["escalated"], body["escalated_at"]) == ("agent", True, "2026-11-28T10:39:30.000Z")
+    bot_only = replace(outcome(9, connected=True), agent=None, connect_at=None, handled_by="bot")
+    validate(json.loads(outcome_message(bot_only, KEY, labels).body), "outcome.v2.json")
+    v1 = outcome_event(o, pseudonym_key=KEY)
+    validate(v1, "outcome.v1.json")
+    assert "escalated" not in v1
 
 
 def test_sms_request_validates_and_carries_references_not_numbers():

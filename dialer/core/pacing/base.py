@@ -12,6 +12,7 @@ instead. `feed_outcome` is that rule, in one place.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -45,6 +46,44 @@ class PacingView:
     wrapup_s: float | None = None
     # The legal threshold: a person answered and no agent within this many seconds.
     abandon_after_s: float = 2.0
+    # Bot-first campaigns: people talking to the bot now (escalated ones count in
+    # calls_waiting), the bot's channel capacity (None: not a bot-first campaign), and the
+    # campaign's estimated share of bot calls that escalate to an agent.
+    calls_with_bot: int = 0
+    bot_capacity: int | None = None
+    escalation_rate: float = 0.0
+
+
+def expected_escalations(view: PacingView) -> int:
+    """Agents the calls now with the bot are expected to need (rounded up: a reserved agent
+    who is not needed costs a little idle time, a missing one an escalated person's wait)."""
+    return math.ceil(view.escalation_rate * view.calls_with_bot - 1e-9)
+
+
+def agents_for_new_answers(view: PacingView) -> int:
+    """Ready agents left for new answers once the expected escalations are served."""
+    return view.agents_ready - expected_escalations(view)
+
+
+def bot_first_calls(view: PacingView) -> int:
+    """How many calls a bot-first campaign may launch now: the smaller of two limits.
+
+    The bot: one free bot channel per call in flight (dialing or in AMD), as progressive
+    does with agents; a person the bot cannot take hears only the identification message.
+    The agents: the escalations expected from everything in the pipeline (people with the
+    bot, calls in flight, the new calls; each at the campaign's escalation rate) stay within
+    the logged-in agents not already taken by an escalated person waiting. Escalations come
+    minutes into a bot conversation, so the whole team counts, not only who is ready now.
+    """
+    if view.bot_capacity is None:
+        raise ValueError("bot_first_calls needs a bot-first view (bot_capacity set)")
+    committed = view.calls_dialing + view.calls_answered
+    n = min(view.bot_capacity - view.calls_with_bot - committed, view.lines_free)
+    rate = view.escalation_rate
+    if rate > 0.0:
+        room = view.agents_logged_in - view.calls_waiting
+        n = min(n, math.floor(room / rate - view.calls_with_bot - committed + 1e-9))
+    return max(0, n)
 
 
 class Pacer(Protocol):

@@ -34,6 +34,9 @@ Budget accounting on the legal counters (US: 30 days; UK: 24 h, AMD false positi
 goes to the kernel as the absolute limit, and tempers lambda linearly once it is thinner than
 `slack_min` abandonments (or `slack_share` of the live answers), long before it runs out.
 
+Bot-first campaigns (`view.bot_capacity` set) are paced by `base.bot_first_calls`; in the others
+the agents expected to take escalations from calls with a bot are not counted as ready.
+
 When it falls back to progressive (one call per ready agent not already covered by a call in
 flight): during warm-up (too few people and ended talks seen), when the budget is spent, and
 always as a floor (it never dials fewer calls than progressive would). An evidence cap keeps the
@@ -51,7 +54,7 @@ from typing import Any
 
 from ..kernels import PacingModel
 from ..model import Outcome
-from .base import PacingView
+from .base import PacingView, agents_for_new_answers, bot_first_calls
 from .estimators import Estimators
 
 __all__ = ["PredictivePacer"]
@@ -220,8 +223,14 @@ class PredictivePacer:
     def calls_to_place(self, view: PacingView) -> int:
         # the engine calls this on every tick: plain locals, no helper objects
         self.decisions += 1
+        if view.bot_capacity is not None:
+            # Bot-first: a person needs a bot channel at once and an agent only if escalated,
+            # minutes later; the model forecasts agents for people at answer, so it does not
+            # apply. Paced on bot channels and expected escalations (base.bot_first_calls).
+            self.mode = "bot"
+            return bot_first_calls(view)
         committed = view.calls_dialing + view.calls_answered + view.calls_waiting
-        ready = view.agents_ready
+        ready = agents_for_new_answers(view)  # minus the escalations expected from bot calls
         progressive = ready - committed
         if progressive > view.lines_free:
             progressive = view.lines_free
