@@ -10,7 +10,11 @@ and ~1,000 publishes in flight:
 - ceiling: plain aio-pika, the messages prebuilt in memory, a semaphore of `window`
   publishes, one task per publish (what an application without an outbox would do);
 - raw with building: the same, but each event is built from its Outcome in the publish
-  loop, as the service would publish without an outbox (the fair baseline for the next);
+  loop, as the service would publish without an outbox;
+- batch publisher: the relay's own publishing path (`AmqpTransport.publish_nowait`: a batch
+  of frames per write, a confirmation future per message, no task per message), the messages
+  prebuilt, the same window, no outbox: what the outbox costs, measured against the publisher
+  it feeds;
 - outbox, end to end: N calls end, 100 per event-loop iteration, each in its own task as in
   the service; each `Delivery.emit_outcome` builds the event, writes it to the SQLite outbox
   (group commit, fsync) and returns; the relay publishes and marks confirmed. Time from the
@@ -42,8 +46,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dialer.config import DEMO_CALLER_ID, Secret
 from dialer.core.model import CampaignConfig, Disposition, Outcome
 from dialer.delivery import Delivery, DeliverySettings
-from dialer.sinks.amqp import EXCHANGE
+from dialer.sinks.amqp import EXCHANGE, AmqpTransport
 from dialer.sinks.events import OutcomeLabels, outcome_message
+from dialer.sinks.outbox import Row
 
 URL = os.environ.get("DIALER_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 QUEUE = "bench.outbox"
@@ -125,6 +130,47 @@ async def ceiling(n: int, window: int, *, build: bool = False) -> float:
             tasks.append(asyncio.ensure_future(one(m)))
         await asyncio.gather(*tasks)
         return n / (time.perf_counter() - t0)
+
+
+async def batch_publisher(n: int, window: int) -> float:
+    """The relay's publishing path alone: prebuilt rows, `window` in flight, no outbox."""
+    rows = [Row(i + 1, m.message_id, m.kind, m.routing_key, m.body)
+            for i, m in enumerate(outcome_message(o, KEY, OutcomeLabels()) for o in outcomes(n, "bp"))]
+    t = AmqpTransport(Secret(URL))
+    await t.connect()
+    loop = asyncio.get_running_loop()
+    finished = loop.create_future()
+    state = {"next": 0, "in_flight": 0, "confirmed": 0, "due": False}
+
+    def launch() -> None:
+        state["due"] = False
+        k = min(window - state["in_flight"], n - state["next"])
+        if k <= 0:
+            return
+        futs = t.publish_nowait(rows[state["next"] : state["next"] + k])
+        state["next"] += len(futs)
+        state["in_flight"] += len(futs)
+        if len(futs) < k:
+            loop.call_later(0.001, launch)
+        for f in futs:
+            f.add_done_callback(done)
+
+    def done(f: asyncio.Future[object]) -> None:
+        f.result()
+        state["in_flight"] -= 1
+        state["confirmed"] += 1
+        if state["confirmed"] == n:
+            finished.set_result(None)
+        elif not state["due"]:
+            state["due"] = True
+            loop.call_soon(launch)
+
+    t0 = time.perf_counter()
+    launch()
+    await finished
+    rate = n / (time.perf_counter() - t0)
+    await t.close()
+    return rate
 
 
 def settings(tmp: str, url: str | None = URL, **kw: object) -> DeliverySettings:
@@ -253,11 +299,13 @@ async def main() -> int:
         print("RabbitMQ is not reachable on 127.0.0.1:5672: run scripts/services-up.sh", file=sys.stderr)
         return 2
     await queue_setup()
-    ceil, built, ob, rp, lat_all = [], [], [], [], []
+    ceil, built, bp, ob, rp, lat_all = [], [], [], [], [], []
     for r in range(a.rounds):
         ceil.append(await ceiling(a.n, a.window))
         await queue_setup()
         built.append(await ceiling(a.n, a.window, build=True))
+        await queue_setup()
+        bp.append(await batch_publisher(a.n, a.window))
         await queue_setup()
         rate, lat = await through_outbox(a.n, a.window)
         ob.append(rate)
@@ -265,7 +313,8 @@ async def main() -> int:
         await queue_setup()
         rp.append(await replay(a.n, a.window))
         await queue_setup()
-        print(f"round {r + 1}: ceiling {ceil[-1]:,.0f}/s  built {built[-1]:,.0f}/s  outbox {ob[-1]:,.0f}/s"
+        print(f"round {r + 1}: ceiling {ceil[-1]:,.0f}/s  built {built[-1]:,.0f}/s  batch publisher {bp[-1]:,.0f}/s"
+              f"  outbox {ob[-1]:,.0f}/s"
               f"  replay {rp[-1]:,.0f}/s",
               file=sys.stderr)
     c, o, y = statistics.median(ceil), statistics.median(ob), statistics.median(rp)
@@ -273,6 +322,8 @@ async def main() -> int:
     ro = statistics.median(x / z for x, z in zip(ob, ceil, strict=True))
     rb = statistics.median(x / z for x, z in zip(built, ceil, strict=True))
     rob = statistics.median(x / z for x, z in zip(ob, built, strict=True))
+    rbp = statistics.median(x / z for x, z in zip(bp, ceil, strict=True))
+    robp = statistics.median(x / z for x, z in zip(ob, bp, strict=True))
     ry = statistics.median(x / z for x, z in zip(rp, ceil, strict=True))
     print(f"\nN = {a.n:,} outcome events per case, window {a.window}, {a.rounds} rounds"
           " (median rate; ratio = median of the per-round ratios to that round's ceiling)\n")
@@ -282,12 +333,16 @@ async def main() -> int:
           f" {', '.join(f'{x:,.0f}' for x in ceil)} |")
     print(f"| raw aio-pika, building each event in the publish loop (no outbox) | {statistics.median(built):,.0f} |"
           f" {rb:.0%} | {', '.join(f'{x:,.0f} ({x / z:.0%})' for x, z in zip(built, ceil, strict=True))} |")
+    print(f"| batch publisher of the relay, prebuilt, no outbox | {statistics.median(bp):,.0f} | {rbp:.0%} |"
+          f" {', '.join(f'{x:,.0f} ({x / z:.0%})' for x, z in zip(bp, ceil, strict=True))} |")
     print(f"| outbox end to end (emit: build + fsync; relay: publish + confirm mark) | {o:,.0f} | {ro:.0%} |"
           f" {', '.join(f'{x:,.0f} ({x / z:.0%})' for x, z in zip(ob, ceil, strict=True))} |")
     print(f"| outbox replay of a backlog on disk | {y:,.0f} | {ry:.0%} |"
           f" {', '.join(f'{x:,.0f} ({x / z:.0%})' for x, z in zip(rp, ceil, strict=True))} |")
     print(f"\noutbox end to end vs the raw publisher that also builds each event: {rob:.0%}"
           f" (per round: {', '.join(f'{x / z:.0%}' for x, z in zip(ob, built, strict=True))})")
+    print(f"outbox end to end vs the same batch publisher without the outbox: {robp:.0%}"
+          f" (per round: {', '.join(f'{x / z:.0%}' for x, z in zip(ob, bp, strict=True))})")
     print(f"\nemit_outcome latency, broker up, during that burst (100 calls ending per loop iteration):"
           f" p50 {ms(statistics.median(lat_all))},"
           f" p99 {ms(q99(lat_all))}, max {ms(max(lat_all))}")

@@ -22,6 +22,7 @@ import contextlib
 import logging
 import re
 import socket
+import struct
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -144,6 +145,36 @@ class ConsumerSpec:
     prefetch: int = 64
 
 
+async def connect_closing(url: str, **kwargs: Any) -> Any:
+    """`aio_pika.connect`, closing the connection object when connecting fails or is cancelled.
+
+    aio_pika.connect drops the Connection it made when `connect()` raises, without closing it;
+    its `__del__` then calls `ensure_future(self.close())`, which outside a running loop (a
+    garbage collection at any later time) leaves "coroutine 'Connection.close' was never
+    awaited", and inside one starts a close nobody waits for.
+    """
+    import aio_pika
+
+    made: list[Any] = []
+
+    class Tracked(aio_pika.Connection):
+        def __init__(self, *args: Any, **kw: Any) -> None:
+            super().__init__(*args, **kw)
+            made.append(self)
+
+    try:
+        return await aio_pika.connect(url, connection_class=Tracked, **kwargs)
+    except BaseException:
+        for conn in made:
+            await _close_quietly(conn)
+        raise
+
+
+async def _close_quietly(conn: Any) -> None:
+    with contextlib.suppress(Exception):
+        await within(conn.close(), 5.0)
+
+
 class AmqpTransport:
     def __init__(
         self,
@@ -165,6 +196,8 @@ class AmqpTransport:
         self._channel: Any = None
         self._exchange: Any = None
         self._raw: Any = None
+        self._no_drain: dict[str, bool] = {}
+        self._frames: _Frames | None = None
         self._up = False
         quiet_aiormq()
 
@@ -178,7 +211,7 @@ class AmqpTransport:
 
         await self.disconnect()
         try:
-            conn = await aio_pika.connect(
+            conn = await connect_closing(
                 self._url.reveal(), timeout=self.connect_timeout_s,
                 client_properties={"connection_name": "dialer"},
                 heartbeat=self.heartbeat_s,
@@ -206,14 +239,16 @@ class AmqpTransport:
             )
             for spec in self.consumers:
                 await self._consume(conn, exchange, spec)
-        except Exception as exc:
-            with contextlib.suppress(Exception):
-                await conn.close()
-            if isinstance(exc, ConfigError):
+            raw = await channel.get_underlay_channel()
+        except BaseException as exc:
+            await _close_quietly(conn)
+            if isinstance(exc, ConfigError) or not isinstance(exc, Exception):
                 raise
             raise TransportUnavailable(f"setting up {self.exchange_name}: {_reason(exc)}") from None
         self._connection, self._channel, self._exchange = conn, channel, exchange
-        self._raw = await channel.get_underlay_channel()
+        self._raw = raw
+        self._no_drain = _no_drain_option(self._raw)
+        self._frames = _Frames.for_channel(self._raw, self.exchange_name)
         conn.close_callbacks.add(self._on_close)
         channel.close_callbacks.add(self._on_close)
         self._up = True
@@ -248,6 +283,53 @@ class AmqpTransport:
 
         await queue.consume(on_message)
 
+    def publish_nowait(self, rows: Sequence[Row]) -> list[asyncio.Future[Any]]:
+        """Publish `rows` in one write; one future per row, resolved by its publisher confirm.
+
+        The relay's fast path: no task, coroutine, lock or timer per message, and the frames of
+        a whole batch go to the connection's writer as one buffer. It does what aiormq's
+        `basic_publish` does for a publish with confirms (a delivery tag, a confirmation future
+        in `channel.confirmations`, which aiormq resolves on the broker's ack or nack and fails
+        when the channel closes; the frames on the connection's write queue, in tag order) with
+        the frames encoded by `_Frames`. It returns fewer futures than rows (possibly none) when
+        the writer's queue is full; the caller publishes the rest later. Where the installed
+        aiormq lacks what this needs, every row goes through `publish` in its own task.
+        """
+        ch = self._raw
+        if ch is None or not self._up or ch.is_closed:
+            raise TransportUnavailable("not connected")
+        frames = self._frames
+        if frames is None:
+            loop = asyncio.get_running_loop()
+            return [loop.create_task(self.publish(r)) for r in rows]
+        queue = ch.write_queue
+        if queue.full() or not rows:
+            return []
+        out: list[asyncio.Future[Any]] = []
+        parts: list[bytes] = []
+        confirmations, create_future = ch.confirmations, ch.create_future
+        tag = ch.delivery_tag
+        for row in rows:
+            frames.encode(row, parts)
+            tag += 1
+            fut = create_future()
+            confirmations[tag] = fut
+            out.append(fut)
+        ch.delivery_tag = tag
+        queue.put_nowait(frames.frame_type(payload=b"".join(parts), should_close=False))
+        return out
+
+    def publish_error(self, exc: BaseException) -> Exception:
+        """What a failed future of `publish_nowait` means for the relay."""
+        from aiormq.exceptions import DeliveryError
+
+        if isinstance(exc, (PublishRejected, TransportUnavailable)):
+            return exc
+        if isinstance(exc, DeliveryError):
+            return PublishRejected(f"broker nacked a message: {type(exc).__name__}")
+        self._up = False
+        return TransportUnavailable(_reason(exc))
+
     async def publish(self, row: Row) -> None:
         """Publish one row and wait for the broker's confirm.
 
@@ -268,7 +350,7 @@ class AmqpTransport:
             # No per-publish timeout (it costs a timer per message): the relay's stall watchdog
             # drops the connection when confirms stop coming.
             result = await ch.basic_publish(row.body, exchange=self.exchange_name, routing_key=row.routing_key,
-                                            properties=props, mandatory=False)
+                                            properties=props, mandatory=False, **self._no_drain)
         except DeliveryError as exc:
             raise PublishRejected(f"broker nacked {row.message_id}: {type(exc).__name__}") from None
         except asyncio.CancelledError:
@@ -281,14 +363,103 @@ class AmqpTransport:
 
     async def disconnect(self) -> None:
         conn, self._connection, self._channel, self._exchange = self._connection, None, None, None
-        self._raw = None
+        self._raw = self._frames = None
         self._up = False
         if conn is not None:
-            with contextlib.suppress(Exception):
-                await within(conn.close(), 5.0)
+            await _close_quietly(conn)
 
     async def close(self) -> None:
         await self.disconnect()
+
+
+class _Frames:
+    """The AMQP 0-9-1 frames of one persistent publish, encoded without pamqp's objects.
+
+    pamqp builds and validates a `Basic.Publish`, a `ContentHeader` and a `Basic.Properties`
+    per message, a quarter of the relay's CPU per message. Here the method frame is encoded
+    once per routing key, and the header is the four properties every event has (content
+    type, delivery mode 2, message id, type) packed directly. A test compares the bytes with
+    pamqp's for the same message.
+    """
+
+    _FLAGS = 0x8000 | 0x1000 | 0x0080 | 0x0020  # content-type, delivery-mode, message-id, type
+    _CT = b"\x10application/json"
+    _END = b"\xce"
+
+    def __init__(self, channel: int, exchange: str, max_body: int) -> None:
+        self.channel = channel
+        self.exchange = exchange
+        self.max_body = max_body
+        self._methods: dict[str, bytes] = {}
+        self.frame_type = _channel_frame_type()
+        self._head = struct.Struct(">BHIHHQH")  # frame type, channel, size | class, weight, body size, flags
+
+    @classmethod
+    def for_channel(cls, ch: Any, exchange: str) -> _Frames | None:
+        """None when the aiormq channel does not have what `publish_nowait` relies on."""
+        need = ("confirmations", "delivery_tag", "write_queue", "create_future", "number", "max_content_size",
+                "is_closed", "publisher_confirms")
+        if not all(hasattr(ch, a) for a in need) or not ch.publisher_confirms or _channel_frame_type() is None:
+            return None
+        return cls(int(ch.number), exchange, int(ch.max_content_size))
+
+    def method(self, routing_key: str) -> bytes:
+        m = self._methods.get(routing_key)
+        if m is None:
+            import pamqp.frame
+            from pamqp.commands import Basic
+
+            if len(self._methods) >= 4096:  # routing keys are campaign x disposition: a bound, not a cache policy
+                self._methods.clear()
+            m = self._methods[routing_key] = pamqp.frame.marshal(
+                Basic.Publish(exchange=self.exchange, routing_key=routing_key, mandatory=False), self.channel)
+        return m
+
+    def encode(self, row: Row, out: list[bytes]) -> None:
+        """Append the frames of `row` to `out`."""
+        mid, kind, body = row.message_id.encode(), row.kind.encode(), row.body
+        if len(mid) > 255 or len(kind) > 255:
+            raise PublishRejected(f"message id or type longer than 255 bytes: {row.message_id[:40]!r}")
+        props = b"".join((self._CT, b"\x02", bytes((len(mid),)), mid, bytes((len(kind),)), kind))
+        out.append(self.method(row.routing_key))
+        # header frame: type 2, size = 14 (class, weight, body size, flags) + properties
+        out.append(self._head.pack(2, self.channel, 14 + len(props), 60, 0, len(body), self._FLAGS))
+        out.append(props)
+        out.append(self._END)
+        n, step, ch = len(body), self.max_body, self.channel
+        for k in range(0, n, step):
+            chunk = body[k : k + step]
+            out.append(_BODY_HEAD.pack(3, ch, len(chunk)))
+            out.append(chunk)
+            out.append(self._END)
+
+
+_BODY_HEAD = struct.Struct(">BHI")
+
+
+def _channel_frame_type() -> Any:
+    try:
+        from aiormq.abc import ChannelFrame
+    except ImportError:
+        return None
+    return ChannelFrame
+
+
+def _no_drain_option(channel: Any) -> dict[str, bool]:
+    """`wait=False` for aiormq's basic_publish where it has the option (aiormq 7.2+).
+
+    With the default (wait=True) every publish holds the channel's lock until the socket writer
+    has drained its frame, so a window of publishes queues on that lock one at a time, and every
+    frame costs a drain. wait=False only skips waiting for the write: the publish still
+    resolves on the broker's confirm, and the window bounds what sits in the socket buffer.
+    """
+    import inspect
+
+    try:
+        params = inspect.signature(channel.basic_publish).parameters
+    except (TypeError, ValueError):
+        return {}
+    return {"wait": False} if "wait" in params else {}
 
 
 def _reason(exc: BaseException) -> str:

@@ -38,7 +38,7 @@ from typing import Any
 
 from ..config import Secret
 from ..errors import ConfigError, DialerError
-from .amqp import EXCHANGE, amqp_url_from, describe_amqp_url, quiet_aiormq
+from .amqp import EXCHANGE, amqp_url_from, connect_closing, describe_amqp_url, quiet_aiormq
 from .relay import within
 
 __all__ = ["DedupingConsumer", "JsonLinesWriter", "Received", "SeenSet", "main"]
@@ -197,9 +197,8 @@ class DedupingConsumer:
 
     async def declare(self) -> None:
         """Declare the durable queue and its bindings (do this before the dialer publishes)."""
-        import aio_pika
 
-        conn = await aio_pika.connect(self.url.reveal(), timeout=5)
+        conn = await connect_closing(self.url.reveal(), timeout=5)
         async with conn:
             await self._setup(await conn.channel())
 
@@ -215,14 +214,13 @@ class DedupingConsumer:
 
     async def run(self) -> None:
         """Consume until stop(); reconnects with backoff when the broker goes away."""
-        import aio_pika
         import aiormq.exceptions as amqp_errors
 
         backoff = 0.5
         down_logged = False
         while not self._stop.is_set():
             try:
-                conn = await aio_pika.connect(self.url.reveal(), timeout=5)
+                conn = await connect_closing(self.url.reveal(), timeout=5)
             except amqp_errors.ProbableAuthenticationError:
                 raise ConfigError(f"broker {self.endpoint}: login refused (wrong user name or password)") from None
             except Exception as exc:

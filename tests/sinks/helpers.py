@@ -85,3 +85,49 @@ class FakeTransport:
 
     async def close(self) -> None:
         self._conn = False
+
+
+class FakeBatchTransport(FakeTransport):
+    """The same scriptable broker, published to through the relay's batch path
+    (`publish_nowait`, as AmqpTransport does): one future per row, settled `delay_s` later.
+
+    `take` caps how many rows one call accepts (a full write queue); the relay must publish
+    the rest later.
+    """
+
+    def __init__(self, *, take: int | None = None, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.take = take
+        self.batches: list[int] = []
+
+    def publish_nowait(self, rows: list[Row]) -> list[asyncio.Future[None]]:
+        if not self.connected:
+            raise TransportUnavailable("not connected")
+        rows = rows[: self.take] if self.take is not None else rows
+        self.batches.append(len(rows))
+        loop = asyncio.get_running_loop()
+        futures = []
+        for row in rows:
+            fut: asyncio.Future[None] = loop.create_future()
+            futures.append(fut)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            loop.call_later(self.delay_s, self._settle, row, fut)
+        return futures
+
+    def _settle(self, row: Row, fut: asyncio.Future[None]) -> None:
+        self.in_flight -= 1
+        if not self.up:
+            self.delivered.append(row.message_id)  # delivered, but the confirm is lost
+            fut.set_exception(ConnectionResetError("connection lost"))
+        elif row.message_id in self.nack_ids:
+            self.nack_ids.discard(row.message_id)
+            fut.set_exception(LookupError("nack"))
+        else:
+            self.delivered.append(row.message_id)
+            fut.set_result(None)
+
+    def publish_error(self, exc: BaseException) -> Exception:
+        if isinstance(exc, LookupError):
+            return PublishRejected("nack")
+        return TransportUnavailable(type(exc).__name__)

@@ -11,6 +11,9 @@ from dialer.errors import InputError
 from dialer.sinks.events import (
     OutcomeLabels,
     disposition_message,
+    dumps,
+    dumps_outcome,
+    outcome_body,
     outcome_message,
     parse_agent_disposition,
     sms_message,
@@ -125,3 +128,16 @@ def test_bad_agent_dispositions_say_what_is_wrong(body, field):
 def test_same_body_without_message_id_dedupes_to_the_same_key():
     body = b'{"attempt_id": "r1-1", "code": "other"}'
     assert parse_agent_disposition(body).dedupe_key() == parse_agent_disposition(body).dedupe_key()
+
+
+@pytest.mark.parametrize("labels", [
+    OutcomeLabels(),
+    OutcomeLabels("早期催收", "B1 \"quoted\" \\ back", "v2\u2028\u2029\x7f", ("cn:早", "cn:\x01"),
+                  "rec/{attempt_id}.wav"),
+])
+def test_outcome_bytes_are_exactly_what_json_dumps_gives(labels):
+    """The outcome is encoded with orjson for speed; consumers and the outbox see json.dumps's bytes."""
+    for i, connected in ((1, True), (2, False)):
+        body = outcome_body(outcome(i, connected=connected), KEY, labels)
+        assert dumps_outcome(body) == dumps(body)
+        assert outcome_message(outcome(i, connected=connected), KEY, labels).body == dumps(body)

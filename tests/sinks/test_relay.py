@@ -7,7 +7,7 @@ import pytest
 from dialer.sinks.outbox import Message, Outbox
 from dialer.sinks.relay import Relay
 
-from .helpers import FakeTransport
+from .helpers import FakeBatchTransport, FakeTransport
 
 
 def msgs(n: int, start: int = 0) -> list[Message]:
@@ -22,14 +22,21 @@ async def outbox(tmp_path):
     await ob.close()
 
 
+@pytest.fixture(params=["task per publish", "batches"])
+def make(request):
+    """The relay's two ways to publish: a task per `publish(row)` (the JSON-lines file), and
+    batches through `publish_nowait` (the broker)."""
+    return FakeTransport if request.param == "task per publish" else FakeBatchTransport
+
+
 def relay(outbox: Outbox, t: FakeTransport, **kw) -> Relay:
     r = Relay(outbox, t, backoff_min_s=0.01, backoff_max_s=0.05, confirm_every_s=0.005, idle_poll_s=0.05, **kw)
     outbox.on_change = r.wake
     return r
 
 
-async def test_publishes_everything_once_and_marks_it_confirmed(outbox):
-    t = FakeTransport()
+async def test_publishes_everything_once_and_marks_it_confirmed(outbox, make):
+    t = make()
     r = relay(outbox, t)
     await r.start()
     await outbox.put(msgs(300))
@@ -39,8 +46,8 @@ async def test_publishes_everything_once_and_marks_it_confirmed(outbox):
     await r.close()
 
 
-async def test_keeps_at_most_the_window_in_flight(outbox):
-    t = FakeTransport(delay_s=0.01)
+async def test_keeps_at_most_the_window_in_flight(outbox, make):
+    t = make(delay_s=0.01)
     r = relay(outbox, t, window=50, fetch_size=20)
     await outbox.put(msgs(400))
     await r.start()
@@ -49,8 +56,8 @@ async def test_keeps_at_most_the_window_in_flight(outbox):
     await r.close()
 
 
-async def test_broker_down_at_start_buffers_then_delivers(outbox, caplog):
-    t = FakeTransport(up=False)
+async def test_broker_down_at_start_buffers_then_delivers(outbox, make, caplog):
+    t = make(up=False)
     r = relay(outbox, t)
     await r.start()
     assert "unreachable at start" in caplog.text and "buffers events in the outbox" in caplog.text
@@ -63,8 +70,8 @@ async def test_broker_down_at_start_buffers_then_delivers(outbox, caplog):
     await r.close()
 
 
-async def test_lost_confirms_are_published_again_never_dropped(outbox):
-    t = FakeTransport(delay_s=0.02)
+async def test_lost_confirms_are_published_again_never_dropped(outbox, make):
+    t = make(delay_s=0.02)
     r = relay(outbox, t, window=100)
     await r.start()
     await outbox.put(msgs(200))
@@ -80,8 +87,8 @@ async def test_lost_confirms_are_published_again_never_dropped(outbox):
     await r.close()
 
 
-async def test_a_nack_is_retried(outbox):
-    t = FakeTransport()
+async def test_a_nack_is_retried(outbox, make):
+    t = make()
     t.nack_ids = {"m3"}
     r = relay(outbox, t)
     await r.start()
@@ -122,4 +129,27 @@ async def test_a_broker_that_stops_confirming_is_dropped_and_the_messages_publis
     await outbox.put(msgs(5))
     assert await r.wait_drained(5)
     assert sorted(t.delivered) == [f"m{i}" for i in range(5)] and t.connects >= 2
+    await r.close()
+
+
+async def test_batches_take_what_the_transport_accepts_and_the_rest_follows(outbox):
+    t = FakeBatchTransport(take=7, delay_s=0.005)
+    r = relay(outbox, t, window=50)
+    await outbox.put(msgs(200))
+    await r.start()
+    assert await r.wait_drained(5)
+    assert sorted(t.delivered) == sorted(f"m{i}" for i in range(200))  # once each, none skipped
+    assert max(t.batches) == 7 and t.max_in_flight <= 50
+    await r.close()
+
+
+async def test_confirms_of_one_loop_iteration_free_one_batch(outbox):
+    t = FakeBatchTransport(delay_s=0.01)
+    r = relay(outbox, t, window=100)
+    await outbox.put(msgs(1000))
+    await r.start()
+    assert await r.wait_drained(10)
+    assert sorted(t.delivered) == sorted(f"m{i}" for i in range(1000))
+    # 100 confirms land together every 10 ms, and each wave goes out again as one write, not 100
+    assert len(t.batches) < 100
     await r.close()
