@@ -69,6 +69,7 @@ class SnapshotCollector(Collector):
             ami_bad.add_metric([a.pbx], a.malformed)
             ami_rc.add_metric([a.pbx], a.reconnects)
         yield from (ami_up, ami_frames, ami_bad, ami_rc)
+        yield from self._pool(st.snapshot)
 
         outbox = GaugeMetricFamily("dialer_outbox_depth", "Outcome events written but not yet confirmed by the sink.")
         outbox.add_metric([], st.outbox_depth)
@@ -190,6 +191,26 @@ class SnapshotCollector(Collector):
             leads,
             paused,
         )
+
+
+    @staticmethod
+    def _pool(snap: DialerSnapshot | None) -> Iterator[GaugeMetricFamily]:
+        """Per PBX of the pool: the calls the dialer keeps on it, its limit, and whether it
+        is lost (link down past --pbx-grace: its calls were ended, it gets no new ones)."""
+        in_use = GaugeMetricFamily(
+            "dialer_pbx_channels_in_use", "Calls the dialer has on this PBX (reserved to ended).", labels=["pbx"]
+        )
+        limit = GaugeMetricFamily(
+            "dialer_pbx_channel_limit", "The PBX's channel limit (--pbx channels=).", labels=["pbx"]
+        )
+        lost = GaugeMetricFamily(
+            "dialer_pbx_lost", "1 once the PBX's link has been down longer than --pbx-grace.", labels=["pbx"]
+        )
+        for p in snap.pbxs if snap is not None else ():
+            in_use.add_metric([p.name], p.in_use)
+            limit.add_metric([p.name], p.limit)
+            lost.add_metric([p.name], 1.0 if p.lost else 0.0)
+        yield from (in_use, limit, lost)
 
 
 class DialerMetrics:
