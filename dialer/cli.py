@@ -40,7 +40,7 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
     return parse
 
 
-def add_run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "run",
         help="dial a campaign (embedded simulated PBX unless --ami is given)",

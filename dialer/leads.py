@@ -43,12 +43,28 @@ class LoadResult:
     errors: list[RowError]
 
 
+_PARSE_ERRORS = {
+    getattr(phonenumbers.NumberParseException, name): name.lower()
+    for name in ("INVALID_COUNTRY_CODE", "NOT_A_NUMBER", "TOO_SHORT_AFTER_IDD", "TOO_SHORT_NSN", "TOO_LONG")
+    if hasattr(phonenumbers.NumberParseException, name)
+}
+
+
+def _parse_error_name(error_type: object) -> str:
+    """phonenumbers reports the error as an int constant in some releases and an enum in
+    others: name it either way."""
+    name = getattr(error_type, "name", None)
+    if isinstance(name, str):
+        return name.lower()
+    return _PARSE_ERRORS.get(error_type, f"error {error_type}")
+
+
 def normalise_phone(raw: str, region: str) -> str:
     """E.164 or ValueError with a message that never repeats the full number."""
     try:
         num = phonenumbers.parse(raw.strip(), region.upper() or None)
     except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"not a phone number ({exc.error_type.name.lower()})") from None
+        raise ValueError(f"not a phone number ({_parse_error_name(exc.error_type)})") from None
     if not phonenumbers.is_valid_number(num):
         e164 = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
         raise ValueError(f"not a valid number for its region: {mask_phone(e164)}")
@@ -108,7 +124,7 @@ def parse_leads(text: Iterable[str], default_region: str = "CN") -> LoadResult:
     for row in reader:
         line = reader.line_num
         if None in row:
-            errors.append(RowError(line, "row", f"{len(row[None])} more field(s) than the header"))  # type: ignore[index]
+            errors.append(RowError(line, "row", f"{len(row[None])} more field(s) than the header"))
             continue
         got = _row_to_lead(row, line, default_region)
         if isinstance(got, RowError):

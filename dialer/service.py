@@ -299,7 +299,7 @@ class DialerService:
                 self._tick(now + 2)
                 break
             self._publish_metrics()
-            self.delivery.tick(now, lambda t=now: self.core.snapshot(t))
+            self.delivery.tick(now, partial(self.core.snapshot, now))
             self._progress(progress, now)
             await asyncio.sleep(tick_real_s)
         await self._settle()

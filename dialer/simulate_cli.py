@@ -35,7 +35,7 @@ def _default_pacer() -> str:
     return "predictive" if "predictive" in PACERS else "progressive"
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "simulate",
         help="simulate a calling day in virtual time (pacing experiments)",

@@ -113,7 +113,7 @@ def make_pacer_for(cfg: SimConfig) -> Pacer:
 
         raise ConfigError(f"simulation: pacer: unknown pacer {cfg.pacer!r}; expected one of {sorted(PACERS)}") from None
     try:
-        return factory(**dict(cfg.pacer_options))  # type: ignore[call-arg]
+        return factory(**dict(cfg.pacer_options))
     except (TypeError, ValueError) as exc:
         from ..errors import ConfigError
 

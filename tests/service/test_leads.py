@@ -55,3 +55,10 @@ def test_demo_leads_are_valid_and_distinct():
     leads = list(demo_leads(500))
     assert len({lead.phone for lead in leads}) == 500
     assert all(lead.phone.startswith("+86138") and len(lead.phone) == 14 for lead in leads)
+
+
+def test_text_that_is_no_number_is_a_row_error_naming_why():
+    r = parse_leads_text("borrower_id,phone\nb1,call me\nb2,13812345678\n")
+    assert [lead.borrower_id for lead in r.leads] == ["b2"]
+    assert len(r.errors) == 1 and r.errors[0].line == 2 and r.errors[0].field == "phone"
+    assert "not a phone number (not_a_number)" in str(r.errors[0])
