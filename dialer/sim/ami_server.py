@@ -300,10 +300,16 @@ class AMIServer:
 
     # ------------------------------------------------------------------ sessions
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Serve the connection in a task of our own rather than returning a coroutine: asyncio
+        3.11 wraps a coroutine callback in a task whose done-callback calls `exception()`, so
+        cancelling it at close() would log "Exception in callback ... CancelledError". Our
+        tasks are cancelled and awaited by close(), and nobody else looks at them."""
+        task = asyncio.get_running_loop().create_task(self._serve(reader, writer))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         session = _Session(self, reader, writer)
         self.sessions.add(session)
         self.counters["connections"] += 1
@@ -333,8 +339,6 @@ class AMIServer:
             self._frozen_out.pop(session, None)
             if not session.closed:
                 session.close()
-            if task is not None:
-                self._tasks.discard(task)
 
     @staticmethod
     def _response(

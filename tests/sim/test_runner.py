@@ -121,3 +121,31 @@ async def test_custom_credentials() -> None:
         d = await RawAMI.connect(pbx.port)
         resp = await d.login("dialer", "dialerpass")
         assert get(resp, "Message") == "Authentication failed"
+
+
+async def test_kill_cuts_every_session_without_asyncio_noise(caplog: pytest.LogCaptureFixture) -> None:
+    """A killed PBX cancels its session tasks; none of them may surface as an asyncio
+    "Exception in callback ... CancelledError" (the noise a coroutine handed to
+    start_server produced on Python 3.11 when it was cancelled)."""
+    pbx = await SimulatedPBX(speed=1.0).start()
+    idle = await RawAMI.connect(pbx.port)
+    resp = await idle.login("dialer", "dialerpass")
+    assert get(resp, "Message") == "Authentication accepted"
+    waiting = await RawAMI.connect(pbx.port)  # a session parked in the failed-login delay
+    await waiting.send(Action="Login", Username="dialer", Secret="wrong", ActionID="bad")
+    frozen = await RawAMI.connect(pbx.port)  # and one whose action waits for a thaw
+    pbx.freeze()
+    await frozen.send(Action="Ping", ActionID="p")
+    await asyncio.sleep(0.05)  # let the server take up both actions
+    server = pbx.server
+    assert server is not None and len(server.sessions) == 3
+    with caplog.at_level("DEBUG", logger="asyncio"):
+        await pbx.kill()
+        for _ in range(10):  # done-callbacks of the cancelled tasks run on later loop turns
+            await asyncio.sleep(0)
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio" and r.levelno >= 30] == []
+    assert server.sessions == set() and server._tasks == set()
+    for c in (idle, waiting, frozen):
+        while (await c.frame()) is not None:  # whatever was in flight, then the end of stream
+            pass
+        await c.close()
