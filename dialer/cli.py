@@ -10,8 +10,10 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
+from .argtypes import positive as _positive
+from .bot_options import add_bot_arguments, apply_bot_options
 from .compliance.cli import register as register_compliance
 from .config import DEMO_CALLER_ID, RunConfig, Secret, parse_hostport, parse_pbx, secret_from_env
 from .core.model import CampaignConfig
@@ -21,23 +23,6 @@ from .logs import setup_logging
 from .simulate_cli import register as register_simulate
 
 EXIT_USAGE = 2
-
-
-def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
-    """argparse type: a number > 0 (a float) or >= 1 (an int); the message says which."""
-    what = "an integer" if kind is int else "a number"
-    bound = ">= 1" if kind is int else "> 0"
-
-    def parse(v: str) -> float:
-        try:
-            x = kind(v)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {v!r}") from None
-        if x <= 0:
-            raise argparse.ArgumentTypeError(f"expected {what} {bound}, got {v!r}")
-        return x
-
-    return parse
 
 
 def add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -176,6 +161,7 @@ def add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
                         "DIALER_RECORD=1, DIALER_MACHINE=drop; see docs/asterisk.md")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.add_argument("--no-progress", action="store_true", help="no live progress line on stderr")
+    add_bot_arguments(p)
     add_delivery_arguments(p)
     p.set_defaults(func=cmd_run)
 
@@ -195,6 +181,9 @@ def parse_var(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
     if not sep or not _VAR_NAME.fullmatch(name):
         raise InputError(f"--var: expected NAME=VALUE with NAME letters, digits or '_', got {text!r}")
+    if name.upper() == "DIALER_BOT_ENDPOINT":
+        # Set behind the dialer's back, people would go to a bot it neither paces nor counts.
+        raise InputError(f"--var: {name} is set by the dialer itself: use --bot-endpoint")
     if name.upper() in _RESERVED_VARS:
         raise InputError(f"--var: {name} is set by the dialer itself")
     if any(c in value for c in "\r\n"):
@@ -228,6 +217,7 @@ def build_run_config(a: argparse.Namespace, env: dict[str, str] | None = None) -
     ami = parse_hostport(a.ami, "--ami") if a.ami else None
     pbxs = tuple(parse_pbx(spec, env) for spec in a.pbx)
     real_pbx = bool(ami or pbxs)
+    campaign = apply_bot_options(a, campaign, embedded=not real_pbx, scenario=a.scenario)
     metrics = None if a.metrics == "off" else parse_hostport(a.metrics, "--metrics")
     cfg = RunConfig(
         campaign=campaign,

@@ -2,7 +2,7 @@
 snapshot the service published (a custom Collector), so the event path does no metric
 work beyond one histogram observation per pacing decision.
 
-Labels are bounded: campaign, disposition, state, status, rule, pbx. Never a phone number,
+Labels are bounded: campaign, disposition, state, status, rule, reason, pbx. Never a phone number,
 borrower id or call id. The HTTP server runs in prometheus_client's own thread and reads
 an immutable snapshot reference, so a slow scrape cannot stall the event loop.
 """
@@ -12,15 +12,22 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 from prometheus_client import CollectorRegistry, Histogram, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    InfoMetricFamily,
+)
 from prometheus_client.registry import Collector
 
 from . import __version__
-from .core.engine import DialerSnapshot
+from .core.engine import CampaignSnapshot, DialerSnapshot
 from .core.events import AMD_STATUSES
 from .core.model import Disposition
+from .core.stats import ESCALATION_WAIT_BUCKETS_S
 
 DISPOSITIONS = tuple(d.value for d in Disposition)
 #: Reasons the gate could not decide (dialer/gate.py); other reasons appear when they happen.
@@ -47,11 +54,31 @@ class MetricsState:
     gate_errors: dict[str, int] = field(default_factory=dict)
 
 
+#: Per bot-first campaign: (family, name, help, value from the campaign's snapshot).
+_BOT_SERIES: tuple[tuple[type[GaugeMetricFamily] | type[CounterMetricFamily], str, str,
+                         Callable[[CampaignSnapshot], float]], ...] = (
+    (GaugeMetricFamily, "dialer_bot_calls", "People talking to the bot now.",
+     lambda c: c.calls.get("bot", 0)),
+    (GaugeMetricFamily, "dialer_bot_capacity", "People the bot can talk to at once (--bot-capacity).",
+     lambda c: c.bot_capacity or 0),
+    (CounterMetricFamily, "dialer_calls_handled_by_bot", "Calls ended with the bot and no agent (escalated or not).",
+     lambda c: c.stats.handled_by_bot),
+    (CounterMetricFamily, "dialer_escalations", "Escalations the bot asked for (counted when it asks).",
+     lambda c: c.stats.escalations),
+    (GaugeMetricFamily, "dialer_escalations_waiting", "Escalated people waiting for an agent now.",
+     lambda c: c.calls.get("escalated", 0)),
+    (CounterMetricFamily, "dialer_escalations_unanswered", "Escalated calls that ended with no agent ever taking them.",
+     lambda c: c.stats.escalation_abandoned),
+)
+
+
 class SnapshotCollector(Collector):
     def __init__(self, state: Callable[[], MetricsState]) -> None:
         self._state = state
 
-    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | InfoMetricFamily]:
+    def collect(
+        self,
+    ) -> Iterator[GaugeMetricFamily | CounterMetricFamily | InfoMetricFamily | HistogramMetricFamily]:
         st = self._state()
         info = InfoMetricFamily("dialer_build", "Build information and the loaded pacing kernel.")
         info.add_metric([], {"version": __version__, "kernel": st.kernel})
@@ -191,7 +218,29 @@ class SnapshotCollector(Collector):
             leads,
             paused,
         )
+        yield from self._bot(snap)
 
+    @staticmethod
+    def _bot(snap: DialerSnapshot) -> Iterator[GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily]:
+        """Bot-first campaigns only (AI筛选 + 人工攻坚): the bot's load and the escalations to
+        the agents. An unanswered escalation (no agent ever came) is not a legal abandonment
+        (the bot had answered), so it is counted here and not in dialer_calls_abandoned_total."""
+        bot = [c for c in snap.campaigns if c.bot_capacity is not None]
+        for kind, name, text, value in _BOT_SERIES:
+            family = kind(name, text, labels=["campaign"])
+            for c in bot:
+                family.add_metric([c.name], value(c))
+            yield family
+        wait = HistogramMetricFamily(
+            "dialer_escalation_wait_seconds", "From the bot's escalation to an agent taking the call.",
+            labels=["campaign"],
+        )
+        bounds = [*(repr(b) for b in ESCALATION_WAIT_BUCKETS_S), "+Inf"]
+        for c in bot:
+            s = c.stats
+            wait.add_metric([c.name], list(zip(bounds, accumulate(s.escalation_wait_counts), strict=True)),
+                            sum_value=s.escalation_wait_s_total)
+        yield wait
 
     @staticmethod
     def _pool(snap: DialerSnapshot | None) -> Iterator[GaugeMetricFamily]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .core.engine import DialerSnapshot
+from .core.engine import CampaignSnapshot, DialerSnapshot
 
 
 @dataclass(slots=True)
@@ -48,7 +48,26 @@ def summarize(snap: DialerSnapshot, *, duration_s: float, lead_errors: int = 0,
         refused=s.refused, refused_by_rule=dict(sorted(s.refused_by_rule.items())),
         leads_loaded=leads_loaded, lead_errors=lead_errors,
         calls_per_minute=round(s.placed / duration_s * 60, 2) if duration_s > 0 else 0.0,
+        extra=bot_figures(c),
     )
+
+
+def bot_figures(c: CampaignSnapshot) -> dict[str, Any]:
+    """The bot-first figures (AI筛选 + 人工攻坚), only for a bot-first campaign, so the summary of
+    any other campaign keeps exactly the keys it had. `escalations_unanswered`: escalated and no
+    agent ever came (not a legal abandonment: the bot had answered)."""
+    if c.bot_capacity is None:
+        return {}
+    s = c.stats
+    return {
+        "bot_capacity": c.bot_capacity,
+        "handled_by_bot": s.handled_by_bot,
+        "escalations": s.escalations,
+        "escalations_connected": s.escalations_connected,
+        "escalations_unanswered": s.escalation_abandoned,
+        "escalation_wait_mean_s": round(s.escalation_wait_mean_s, 3),
+        "escalation_wait_max_s": round(s.escalation_wait_s_max, 3),
+    }
 
 
 def format_table(s: Summary) -> str:
@@ -63,6 +82,16 @@ def format_table(s: Summary) -> str:
         ("refused by compliance", str(s.refused)),
     ]
     rows += [(f"  {k}", str(v)) for k, v in s.refused_by_rule.items()]
+    if "escalations" in s.extra:
+        x = s.extra
+        rows += [
+            ("bot capacity", f"{x['bot_capacity']} channels"),
+            ("handled by the bot", f"{x['handled_by_bot']} (no agent talked)"),
+            ("escalations", str(x["escalations"])),
+            ("  to an agent", str(x["escalations_connected"])),
+            ("  no agent came", str(x["escalations_unanswered"])),
+            ("escalation wait", f"mean {x['escalation_wait_mean_s']:.1f} s, max {x['escalation_wait_max_s']:.1f} s"),
+        ]
     rows.append(("dispositions", ""))
     rows += [(f"  {k}", str(v)) for k, v in s.dispositions.items()]
     width = max(len(k) for k, _ in rows)
@@ -76,9 +105,11 @@ def progress_line(snap: DialerSnapshot, elapsed_s: float) -> str:
         busy = c.agents.get("on_call", 0) + c.agents.get("ringing", 0) + c.agents.get("wrap_up", 0)
         staffed = busy + c.agents.get("ready", 0)
         cpm = s.placed / elapsed_s * 60 if elapsed_s > 0 else 0.0
+        bot = (f"  bot {c.calls.get('bot', 0)}/{c.bot_capacity}  escalations {s.escalations}"
+               if c.bot_capacity is not None else "")
         parts.append(
             f"[{elapsed_s:6.0f}s] {c.name}: placed {s.placed}  answered {s.answered_human}  "
             f"abandoned {s.abandoned} ({s.abandon_rate:.1%})  agents busy {busy}/{staffed}  "
-            f"in flight {sum(v for k, v in c.calls.items() if k != 'connected')}  {cpm:.0f} calls/min"
+            f"in flight {sum(v for k, v in c.calls.items() if k != 'connected')}{bot}  {cpm:.0f} calls/min"
         )
     return " | ".join(parts)

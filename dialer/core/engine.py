@@ -52,6 +52,7 @@ class CampaignSnapshot:
     occupancy: float
     talk_wrap_s: float
     available_s: float
+    bot_capacity: int | None = None  # bot-first campaigns: the bot's channels; None otherwise
 
 
 @dataclass(frozen=True, slots=True)
@@ -504,6 +505,7 @@ class Dialer:
                     occupancy=busy_s / avail_s if avail_s > 0 else 0.0,
                     talk_wrap_s=busy_s,
                     available_s=avail_s,
+                    bot_capacity=cfg.bot_capacity if cfg.bot_first else None,
                 )
             )
         return DialerSnapshot(

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
 
 from .model import Disposition, Outcome
+
+#: Upper bounds (seconds, inclusive) of the escalation-wait histogram. An escalated person is
+#: already in a conversation and the shipped dialplan lets them wait 60 s for an agent
+#: (DIALER_ESCALATE_WAIT_S), so the bounds are dense below a minute and reach five.
+ESCALATION_WAIT_BUCKETS_S = (1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0)
 
 
 @dataclass(slots=True)
@@ -29,6 +35,9 @@ class CampaignStats:
     escalation_abandoned: int = 0  # escalated, and no agent ever came (not a legal abandonment)
     escalation_wait_s_total: float = 0.0  # escalation -> agent, over escalations_connected
     escalation_wait_s_max: float = 0.0
+    # escalations_connected by wait, one count per ESCALATION_WAIT_BUCKETS_S bound plus the
+    # overflow (not cumulative): the Prometheus histogram is built from it at scrape time
+    escalation_wait_counts: list[int] = field(default_factory=lambda: [0] * (len(ESCALATION_WAIT_BUCKETS_S) + 1))
 
     def record(self, o: Outcome) -> None:
         self.outcomes += 1
@@ -48,6 +57,7 @@ class CampaignStats:
             self.escalations_connected += 1
             self.escalation_wait_s_total += wait
             self.escalation_wait_s_max = max(self.escalation_wait_s_max, wait)
+            self.escalation_wait_counts[bisect_left(ESCALATION_WAIT_BUCKETS_S, wait)] += 1
         elif o.escalation_abandoned:
             self.escalation_abandoned += 1
 

@@ -16,7 +16,7 @@ import yaml
 from .conftest import DASHBOARD, DEPLOY, PROMETHEUS_SERIES, run_promtool
 from .promql import metric_names, substitute_grafana_vars
 
-ROWS = {"Campaign overview", "Agents", "Pacing", "Compliance", "AMI health", "Outbox"}
+ROWS = {"Campaign overview", "Agents", "Pacing", "Compliance", "AMI health", "Outbox", "Bot-first"}
 DS = {"type": "prometheus", "uid": "${datasource}"}
 
 
@@ -150,7 +150,8 @@ def test_every_alert_threshold_panel_exists(dashboard: dict[str, Any]) -> None:
     titles = {p["title"] for p in _panels(dashboard)}
     for title in ("Abandon rate vs cap", "Abandon rate, share of cap (1h)", "Agents by state",
                   "AMI link", "Dialing paused", "Outbox depth", "Compliance gate errors (this run)",
-                  "Compliance refusals by rule per minute", "Dialer scrape target"):
+                  "Compliance refusals by rule per minute", "Dialer scrape target",
+                  "Escalations per minute", "Escalated people waiting"):
         assert title in titles
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -31,6 +32,16 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess[
         (["run", "--ami", "127.0.0.1:5038"], "DIALER_AMI_SECRET (or DIALER_AMI_SECRET_FILE) is not set"),
         (["run", "--speed", "5", "--ami", "127.0.0.1:5038"], "--speed only applies to the embedded"),
         (["run", "--scenario", "/nonexistent.json", "--duration", "1", "--metrics", "off"], "scenario"),
+        (["run", "--bot-capacity", "0"], "argument --bot-capacity: expected an integer >= 1, got '0'"),
+        (["run", "--bot-capacity", "5"], "--bot-capacity only applies to a bot-first campaign (give --bot-endpoint)"),
+        (["run", "--escalation-rate", "0.3"], "--escalation-rate only applies to a bot-first campaign"),
+        (["run", "--bot-endpoint", "voicebot"], "--bot-endpoint: expected a Dial() string TECH/RESOURCE"),
+        (["run", "--bot-endpoint", "PJSIP/bot,30"], "--bot-endpoint: expected a Dial() string TECH/RESOURCE"),
+        (["run", "--bot-endpoint", "PJSIP/bot", "--escalation-rate", "1.5"],
+         "argument --escalation-rate: expected a share between 0 and 1, got '1.5'"),
+        (["run", "--bot-endpoint", "PJSIP/bot", "--escalate-context", "my-escalate"],
+         "--escalate-context: the embedded PBX only simulates dialer-escalate, got 'my-escalate'"),
+        (["run", "--var", "DIALER_BOT_ENDPOINT=PJSIP/bot"], "use --bot-endpoint"),
     ],
 )
 def test_bad_options_are_one_clear_line(args, message):
@@ -71,3 +82,40 @@ def test_run_paces_predictively_unless_told_otherwise():
     assert default.campaign.pacer == "predictive"
     chosen = build_run_config(make_parser().parse_args(["run", "--pacer", "progressive"]), env={})
     assert chosen.campaign.pacer == "progressive"
+
+
+def _bot_config(*args: str, env: dict[str, str] | None = None):
+    return build_run_config(make_parser().parse_args(["run", *args]), env={} if env is None else env)
+
+
+def test_bot_options_set_the_campaign():
+    plain = _bot_config()
+    assert (plain.campaign.bot_first, plain.campaign.bot_endpoint, plain.campaign.bot_capacity) == (False, "", 0)
+    cfg = _bot_config("--bot-endpoint", "AudioSocket/127.0.0.1:9092/${UUID}", "--bot-capacity", "12",
+                      "--escalation-rate", "0.35")
+    c = cfg.campaign
+    assert c.bot_first and c.bot_endpoint == "AudioSocket/127.0.0.1:9092/${UUID}"
+    assert (c.bot_capacity, c.escalate_context, c.escalation_rate_prior) == (12, "dialer-escalate", 0.35)
+    real = _bot_config("--ami", "pbx:5038", "--caller-id", "+864001000000", "--bot-endpoint", "PJSIP/bot",
+                       "--bot-capacity", "40", "--escalate-context", "my-escalate",
+                       env={"DIALER_AMI_SECRET": "x"})
+    assert (real.campaign.bot_capacity, real.campaign.escalate_context) == (40, "my-escalate")
+
+
+def test_bot_capacity_defaults_to_the_simulated_bot_and_is_required_on_a_real_pbx(tmp_path):
+    from dialer.sim.scenario import Scenario
+
+    assert _bot_config("--bot-endpoint", "PJSIP/bot").campaign.bot_capacity == Scenario.load().bot_channels
+    small = tmp_path / "small.json"
+    small.write_text(json.dumps(Scenario.load().with_changes(name="small", bot_channels=7).to_dict()))
+    assert _bot_config("--bot-endpoint", "PJSIP/bot", "--scenario", str(small)).campaign.bot_capacity == 7
+    none = tmp_path / "none.json"
+    none.write_text(json.dumps(Scenario.load().with_changes(name="none", bot_channels=0).to_dict()))
+    with pytest.raises(InputError, match="--bot-capacity: the scenario's bot has no channel"):
+        _bot_config("--bot-endpoint", "PJSIP/bot", "--scenario", str(none))
+    with pytest.raises(InputError, match="--bot-capacity: required with --bot-endpoint on a real PBX"):
+        _bot_config("--ami", "pbx:5038", "--caller-id", "+864001000000", "--bot-endpoint", "PJSIP/bot",
+                    env={"DIALER_AMI_SECRET": "x"})
+    with pytest.raises(InputError, match="--escalate-context: expected a context name"):
+        _bot_config("--ami", "pbx:5038", "--caller-id", "+864001000000", "--bot-endpoint", "PJSIP/bot",
+                    "--bot-capacity", "4", "--escalate-context", "a,b", env={"DIALER_AMI_SECRET": "x"})
