@@ -88,6 +88,30 @@ def test_exhausted_budget_is_progressive() -> None:
     assert p.mode == "budget"
 
 
+def test_spent_budget_still_dials_the_calls_under_the_recovery_floor() -> None:
+    """A large team whose budget is spent keeps the calls the calibrated model says are nearly
+    safe (the recovery floor), rather than falling to progressive; with the floor off, it is
+    progressive; with people already waiting and no agent coming, no extra call goes out."""
+
+    def spent(**kw: object) -> PredictivePacer:
+        p = warm(live=0.10, **kw)
+        for i in range(40):  # far over 3% of the ~300 live answers of its history
+            p.observe(outcome("abandoned", 9_000.0 + i, n=100_000 + i))
+        return p
+
+    big = view(agents_logged_in=500, agents_ready=300, agents_on_call=200, talk_elapsed_s=(60.0,) * 200)
+    with_floor, without = spent(), spent(recovery_share=0.0)
+    n = with_floor.calls_to_place(big)
+    assert with_floor.mode == "budget"
+    assert without.calls_to_place(big) == 300 and without.mode == "budget"
+    assert n > 300
+    # never past the evidence cap: one call per ready agent plus twice the people seen
+    assert n <= 300 + 2 * with_floor.est.count_need
+    crowded = view(agents_logged_in=500, agents_ready=0, agents_on_call=500, calls_waiting=20,
+                   talk_elapsed_s=(5.0,) * 500)
+    assert spent().calls_to_place(crowded) == 0
+
+
 def test_the_forecast_crossing_the_cap_stops_over_dialling() -> None:
     """People already waiting and no agent about to be free: even one more call is too many."""
     p = warm()

@@ -34,15 +34,23 @@ Budget accounting on the legal counters (US: 30 days; UK: 24 h, AMD false positi
 goes to the kernel as the absolute limit, and tempers lambda linearly once it is thinner than
 `slack_min` abandonments (or `slack_share` of the live answers), long before it runs out.
 
+Recovery floor. Lambda never drops below `recovery_share` × target / calibration, and when the
+budget is spent the absolute limit is lifted while that floor stays: a call still goes out if the
+model, corrected by what really happened, gives it an abandonment risk under a tenth of the target
+(by default). Such calls abandon far less than the target share of the live answers they bring,
+so the rate over the window falls back under the guard while agents keep working. Without it, a
+large team at a low answer rate whose budget an early burst had spent ran progressive, a third of
+its occupancy, for the rest of a short day (bench/RESULTS.md, 500 agents, 10% live, AMD).
+
 Bot-first campaigns (`view.bot_capacity` set) are paced by `base.bot_first_calls`; in the others
 the agents expected to take escalations from calls with a bot are not counted as ready.
 
 When it falls back to progressive (one call per ready agent not already covered by a call in
-flight): during warm-up (too few people and ended talks seen), when the budget is spent, and
-always as a floor (it never dials fewer calls than progressive would). An evidence cap keeps the
-calls in flight beyond one per ready agent within `evidence` × the people seen so far, so that
-a morning of 500 idle agents does not bet thousands of calls on a few dozen observations. It
-never exceeds `lines_free`.
+flight): during warm-up (too few people and ended talks seen), when the budget is spent (plus
+the calls under the recovery floor), and always as a floor (it never dials fewer calls than
+progressive would). An evidence cap keeps the calls in flight beyond one per ready agent within
+`evidence` × the people seen so far, so that a morning of 500 idle agents does not bet thousands
+of calls on a few dozen observations. It never exceeds `lines_free`.
 """
 
 from __future__ import annotations
@@ -92,6 +100,7 @@ class PredictivePacer:
         lam_max_share: float = 4.0,
         lam0_share: float = 1.0,
         amd_false_positive_rate: float = 0.05,
+        recovery_share: float = 0.1,
         estimators: Estimators | Mapping[str, Any] | None = None,
         kernel: ModuleType | None = None,
     ) -> None:
@@ -126,6 +135,7 @@ class PredictivePacer:
         self.evidence = evidence
         self.lam_max_share = lam_max_share
         self.lam0_share = lam0_share
+        self.recovery_share = recovery_share
         if isinstance(estimators, Estimators):
             self.est = estimators
         elif estimators is not None:
@@ -267,12 +277,19 @@ class PredictivePacer:
         if n_max <= 0:
             return progressive
         lam = math.exp(self.ln_lam)  # type: ignore[arg-type]
-        # a thin budget tempers lambda smoothly, long before the guard's hard stop
+        # a thin budget tempers lambda smoothly, long before the guard's hard stop, down to the
+        # recovery floor: calls whose own abandonment risk is a small share of the target (after
+        # calibration) still go out, since each live answer they bring adds tau to the budget and
+        # costs far less; a large team at a low answer rate would otherwise fall to progressive,
+        # a third of its occupancy, whenever an early burst spent the budget
         slack = self.slack_share * live
         if slack < self.slack_min:
             slack = self.slack_min
+        floor = self.recovery_share * tau / kappa
         if budget < slack:
             lam *= (budget if budget > 0.0 else 0.0) / slack
+            if lam < floor:
+                lam = floor
         n, added, _p1, e0 = self.model.decide(
             view.talk_elapsed_s,
             view.wrap_remaining_s,
@@ -283,13 +300,14 @@ class PredictivePacer:
             view.calls_waiting,
             view.calls_dialing,
             n_max,
-            budget / kappa if budget > 0.0 else -1.0,
+            budget / kappa if budget > 0.0 else math.inf,
             lam,
         )
         self.last_e0 = e0
         if budget <= 0.0:
             self.mode = "budget"
-            return progressive
+            self.predicted += added
+            return n if n > progressive else progressive
         self.mode = "model"
         if n > 0:
             self.predicted += added
