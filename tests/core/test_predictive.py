@@ -110,6 +110,10 @@ def test_spent_budget_still_dials_the_calls_under_the_recovery_floor() -> None:
     crowded = view(agents_logged_in=500, agents_ready=0, agents_on_call=500, calls_waiting=20,
                    talk_elapsed_s=(5.0,) * 500)
     assert spent().calls_to_place(crowded) == 0
+    # under recovery_min_agents (25) the floor is off: a small team's fallback is progressive
+    small = view(agents_logged_in=20, agents_ready=12, agents_on_call=8, talk_elapsed_s=(60.0,) * 8)
+    assert spent().calls_to_place(small) == 12
+    assert spent(recovery_min_agents=20).calls_to_place(small) > 12
 
 
 def test_the_forecast_crossing_the_cap_stops_over_dialling() -> None:

@@ -40,7 +40,9 @@ model, corrected by what really happened, gives it an abandonment risk under a t
 (by default). Such calls abandon far less than the target share of the live answers they bring,
 so the rate over the window falls back under the guard while agents keep working. Without it, a
 large team at a low answer rate whose budget an early burst had spent ran progressive, a third of
-its occupancy, for the rest of a short day (bench/RESULTS.md, 500 agents, 10% live, AMD).
+its occupancy, for the rest of a short day (bench/RESULTS.md, 500 agents, 10% live, AMD). The
+floor is off below `recovery_min_agents` (25): there one abandonment moves the day's rate by about
+half a point, and with the floor 5-agent teams crossed the cap on some seeds of the grid.
 
 Bot-first campaigns (`view.bot_capacity` set) are paced by `base.bot_first_calls`; in the others
 the agents expected to take escalations from calls with a bot are not counted as ready.
@@ -101,6 +103,7 @@ class PredictivePacer:
         lam0_share: float = 1.0,
         amd_false_positive_rate: float = 0.05,
         recovery_share: float = 0.1,
+        recovery_min_agents: int = 25,
         estimators: Estimators | Mapping[str, Any] | None = None,
         kernel: ModuleType | None = None,
     ) -> None:
@@ -136,6 +139,7 @@ class PredictivePacer:
         self.lam_max_share = lam_max_share
         self.lam0_share = lam0_share
         self.recovery_share = recovery_share
+        self.recovery_min_agents = recovery_min_agents
         if isinstance(estimators, Estimators):
             self.est = estimators
         elif estimators is not None:
@@ -285,7 +289,9 @@ class PredictivePacer:
         slack = self.slack_share * live
         if slack < self.slack_min:
             slack = self.slack_min
-        floor = self.recovery_share * tau / kappa
+        # small teams: one abandonment moves the day's rate by about half a point and the model's
+        # per-call risk is coarse there, so the floor stays off and the fallback is progressive
+        floor = self.recovery_share * tau / kappa if view.agents_logged_in >= self.recovery_min_agents else 0.0
         if budget < slack:
             lam *= (budget if budget > 0.0 else 0.0) / slack
             if lam < floor:
@@ -300,7 +306,7 @@ class PredictivePacer:
             view.calls_waiting,
             view.calls_dialing,
             n_max,
-            budget / kappa if budget > 0.0 else math.inf,
+            budget / kappa if budget > 0.0 else (math.inf if floor > 0.0 else -1.0),
             lam,
         )
         self.last_e0 = e0
