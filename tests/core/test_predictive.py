@@ -214,6 +214,29 @@ def test_lambda_tracks_the_aim() -> None:
     assert b.calls_to_place(v) <= a.calls_to_place(v)
 
 
+def test_the_calibration_forgets_an_early_burst() -> None:
+    """Abandonments an hour ago weigh a quarter of what they did (half-life 30 min): the factor
+    falls back toward its prior instead of holding the pacer back all day."""
+    p = warm(calibration_half_life_s=1800.0)
+    v = view(agents_ready=1, agents_on_call=9, talk_elapsed_s=(170.0,) * 9)
+    p.calls_to_place(v)
+    for i in range(10):
+        p.observe(outcome("abandoned", 9_000.0 + i, n=100_000 + i))
+    burst = p.calibration()
+    realised = p.realised
+    p.calls_to_place(replace(v, at=v.at + 3600.0))
+    assert p.realised == pytest.approx(realised / 4.0)
+    assert p.calibration() < burst
+    keeps = warm(calibration_half_life_s=math.inf)
+    keeps.calls_to_place(v)
+    for i in range(10):
+        keeps.observe(outcome("abandoned", 9_000.0 + i, n=100_000 + i))
+    keeps.calls_to_place(replace(v, at=v.at + 3600.0))
+    assert keeps.calibration() == pytest.approx(burst)
+    with pytest.raises(ValueError, match="calibration_half_life_s"):
+        PredictivePacer(calibration_half_life_s=0.0)
+
+
 def test_constructor_checks() -> None:
     with pytest.raises(ValueError, match="target"):
         PredictivePacer(target=1.5)

@@ -28,9 +28,14 @@ what it dials, times a calibration factor (realised / predicted abandonments, wi
 track `aim` × target: after each decision log lambda moves by eta × (live answers bought × aim -
 abandonments predicted) / aim. The prediction is known at once, so the loop needs no abandonment
 to happen and spends evenly through the day; the calibration corrects the model's bias from what
-really happens. No wind-up: lambda does not rise while a cap, not lambda, limited the calls.
+really happens. It forgets with a half-life of `calibration_half_life_s` (30 min): a start-up
+burst, dialled on the thin estimates of the first seconds, once kept it at its ceiling and the
+pacer timid for the rest of a short day. No wind-up: lambda does not rise while a cap, not lambda, limited the calls.
 Budget accounting on the legal counters (US: 30 days; UK: 24 h, AMD false positives counted):
     budget = guard × target × live answers - abandonments - calibrated in-flight forecast - reserve
+(the reserve, half an abandonment, is what keeps a 5-agent team, whose day allows about four,
+from spending its first one on credit; a whole one kept such teams progressive for the first
+40 minutes of a 10%-live list, behind the hindsight-best ratio)
 goes to the kernel as the absolute limit, and tempers lambda linearly once it is thinner than
 `slack_min` abandonments (or `slack_share` of the live answers), long before it runs out.
 
@@ -81,7 +86,7 @@ class PredictivePacer:
         target: float | None = None,
         aim: float = 0.8,
         guard: float = 0.93,
-        reserve: float = 1.0,
+        reserve: float = 0.5,
         slack_min: float = 2.0,
         slack_share: float = 0.005,
         horizons: int | None = None,
@@ -90,6 +95,7 @@ class PredictivePacer:
         eta: float = 0.02,
         calibration_prior: float = 4.0,
         calibration0: float = 1.5,
+        calibration_half_life_s: float = 1800.0,
         warmup_need: int = 25,
         warmup_talks: int = 15,
         rebuild_s: float = 20.0,
@@ -128,6 +134,12 @@ class PredictivePacer:
         self.eta = eta
         self.calibration_prior = calibration_prior
         self.calibration0 = calibration0
+        if not calibration_half_life_s > 0:
+            raise ValueError(
+                f"calibration_half_life_s must be > 0 (inf: no forgetting), got {calibration_half_life_s!r}"
+            )
+        self.calibration_half_life_s = calibration_half_life_s
+        self._cal_at: float | None = None
         self.warmup_need = warmup_need
         self.warmup_talks = warmup_talks
         self.rebuild_s = rebuild_s
@@ -155,7 +167,7 @@ class PredictivePacer:
         self._w_total = 0.0
         # accounting
         self.predicted = 0.0  # sum of n·M(n) over the decisions (the model's abandonments)
-        self.realised = 0  # abandonments seen (all of them)
+        self.realised = 0.0  # abandonments seen (all of them), both sums forgotten alike
         self.last_e0 = 0.0
         self.mode = "warmup"  # warmup | model | budget
         self.decisions = 0
@@ -253,6 +265,15 @@ class PredictivePacer:
         est = self.est
         if view.wrapup_s is not None:
             est.wrapup_s = view.wrapup_s
+        # the calibration forgets: a bias of the first minutes' thin estimates (a burst before
+        # the talks were known) must not hold the pacer back for the rest of the day
+        if self._cal_at is None:
+            self._cal_at = view.at
+        elif view.at - self._cal_at >= 1.0:
+            f = 2.0 ** (-(view.at - self._cal_at) / self.calibration_half_life_s)
+            self.realised *= f
+            self.predicted *= f
+            self._cal_at = view.at
         if est.count_need < self.warmup_need or est.count_talk < self.warmup_talks:
             self.mode = "warmup"
             return progressive
