@@ -30,7 +30,8 @@ abandonments predicted) / aim. The prediction is known at once, so the loop need
 to happen and spends evenly through the day; the calibration corrects the model's bias from what
 really happens. It forgets with a half-life of `calibration_half_life_s` (30 min): a start-up
 burst, dialled on the thin estimates of the first seconds, once kept it at its ceiling and the
-pacer timid for the rest of a short day. No wind-up: lambda does not rise while a cap, not lambda, limited the calls.
+pacer timid for the rest of a short day. No wind-up: lambda does not rise while a cap, not
+lambda, limited the calls.
 Budget accounting on the legal counters (US: 30 days; UK: 24 h, AMD false positives counted):
     budget = guard × target × live answers - abandonments - calibrated in-flight forecast - reserve
 (the reserve, half an abandonment, is what keeps a 5-agent team, whose day allows about four,
