@@ -577,7 +577,74 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--reuse", action="store_true",
                    help="reuse runs from <out>/cache.jsonl whose inputs and code fingerprint are unchanged "
                         "(deterministic: the same numbers), e.g. to re-run only a changed pacer")
+    p.add_argument("--baselines-from", default=None, metavar="RESULTS_JSON",
+                   help="take every pacer's runs but predictive's (ratio searches and the whole-day runs included) "
+                        "from an earlier results.json, for the pacers whose code fingerprint it records is "
+                        "unchanged (the simulation is deterministic: the same numbers); the others are run, "
+                        "unless --verify-baselines")
+    p.add_argument("--verify-baselines", action="store_true",
+                   help="with --baselines-from: when a baseline's fingerprint changed (code they share with "
+                        "predictive, e.g. the engine, was edited), re-run one run per cell (the pacers and seeds "
+                        "in turn) and one whole-day run, and take the earlier results only if every one comes out "
+                        "identical, field for field")
     return p.parse_args(argv)
+
+
+def earlier_baselines(path: Path, pacers: Sequence[str], seeds: Sequence[int]) -> tuple[dict[str, Any], list[str]]:
+    """The earlier run's baseline results that still hold: those of the pacers (not predictive)
+    whose code fingerprint is unchanged, run with the same seeds, days and traffic."""
+    doc = json.loads(path.read_text())
+    meta = doc["meta"]
+    same = [p for p in pacers if p != "predictive" and meta["code_fingerprints"].get(p) == fingerprint(p)]
+    wanted = {"seeds": list(seeds), "tick_s": 0.1, "machine_rate": MACHINE_RATE, "wrap_s": WRAP_S,
+              "abandon_target": TARGET, "cap": CAP, "ratio_ladder": list(RATIO_LADDER)}
+    for k, want in wanted.items():
+        if meta.get(k) != want:
+            raise SystemExit(f"--baselines-from {path}: meta.{k} is {meta.get(k)!r}, this run needs {want!r}")
+    return doc, same
+
+
+def verify_baselines(earlier: dict[str, Any], cells: Sequence[Cell], changed: Sequence[str], seeds: Sequence[int],
+                     hours_for: Any, jobs: int, cache: Path) -> dict[str, Any]:
+    """Re-run a sample of the earlier baseline runs with the code as it is now; any difference
+    stops the benchmark. One run per cell, the changed pacers and the seeds taken in turn (the
+    ratio pacer at its chosen ratio), and one seed of each changed pacer's whole-day run."""
+    by_key = {c["key"]: c for c in earlier["cells"]}
+    tasks: list[tuple[str, Any]] = []
+    for i, c in enumerate(cells):
+        p = changed[i % len(changed)]
+        seed = seeds[(i // len(changed)) % len(seeds)]
+        opts = {"ratio": by_key[c.key]["hindsight_ratio"]["ratio"]} if p == "ratio" else None
+        tasks.append(("run", (c, p, seed, hours_for(c), opts, "cumulative")))
+    profile = earlier.get("profile") or {}
+    pc = Cell(*PROFILE_CELL)
+    for j, p in enumerate(changed):
+        if p in profile.get("pacers", {}):
+            ratio = by_key.get(pc.key, {}).get("hindsight_ratio", {}).get("ratio")
+            if p == "ratio" and ratio is None:
+                continue
+            opts = {"ratio": ratio} if p == "ratio" else None
+            tasks.append(("run", (pc, p, seeds[j % len(seeds)], profile["hours"], opts, "full")))
+    done = run_tasks(tasks, jobs, "verifying earlier baselines", cache)
+    fields = [k for k in KEEP if k != "wall_s"] + ["mismatches", "timeline_abandon_cumulative"]
+    differ = []
+    for _, args, (res, _) in done:
+        c, p, seed, _h, _o, timeline = args
+        if timeline == "full":
+            old = next(m for m in profile["pacers"][p]["runs"] if m["seed"] == seed)
+            keys = fields + ["hourly_abandon_rate", "hourly_occupancy"]
+        else:
+            old = next(m for m in by_key[c.key]["runs"][p] if m["seed"] == seed)
+            keys = fields
+        bad = [k for k in keys if old.get(k) != res.get(k)]
+        if bad:
+            differ.append(f"{c.key} {p} seed {seed}: {', '.join(bad)}")
+    if differ:
+        raise SystemExit("--verify-baselines: the earlier runs do not come out the same with this code:\n  "
+                         + "\n  ".join(differ))
+    print(f"verified {len(done)} earlier baseline runs: identical", file=sys.stderr)
+    return {"runs": len(done), "identical": len(done), "pacers": list(changed),
+            "sample": sorted(f"{args[0].key}/{args[1]}/seed{args[2]}" for _, args, _ in done)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -607,16 +674,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.reuse:
         print(f"reusing {load_cache(cache)} cached runs from {cache} where the code is unchanged", file=sys.stderr)
     fingerprints = {p: fingerprint(p) for p in pacers}
+    earlier: dict[str, Any] | None = None
+    kept: list[str] = []
+    if a.baselines_from:
+        earlier, kept = earlier_baselines(Path(a.baselines_from), pacers, seeds)
+        if earlier["meta"].get("hours") != hours or earlier["meta"].get("agent_hours") != a.agent_hours:
+            raise SystemExit(f"--baselines-from {a.baselines_from}: its days are not this run's "
+                             "(--hours, --agent-hours)")
+        print(f"taking {', '.join(kept) or 'nothing'} from {a.baselines_from} (code unchanged)", file=sys.stderr)
+    earlier_cells = {c["key"]: c for c in earlier["cells"]} if earlier else {}
+    verified: dict[str, Any] | None = None
+    if earlier is not None and a.verify_baselines:
+        changed = [p for p in pacers if p not in kept and p != "predictive"]
+        if changed:
+            verified = verify_baselines(earlier, [c for c in cells if c.key in earlier_cells], changed, seeds,
+                                        lambda c: max(0.25, min(hours, a.agent_hours / c.agents)), a.jobs, cache)
+            kept = kept + changed
 
     def hours_for(c: Cell) -> float:
         return max(0.25, min(hours, a.agent_hours / c.agents))
 
+    def taken(c: Cell, p: str) -> bool:
+        return p in kept and c.key in earlier_cells and p in earlier_cells[c.key]["runs"]
+
     tasks: list[tuple[str, Any]] = []
     for c in cells:
-        if "ratio" in pacers:
+        if "ratio" in pacers and not taken(c, "ratio"):
             tasks.append(("search", (c, seeds, hours_for(c), RATIO_LADDER)))
         for p in pacers:
-            if p != "ratio":
+            if p != "ratio" and not taken(c, p):
                 tasks.extend(("run", (c, p, s, hours_for(c), None, "cumulative")) for s in seeds)
     # longest first, so two workers finish together
     tasks.sort(key=lambda t: (t[1][0].agents * hours_for(t[1][0]) * (8 if t[0] == "search" else 1)
@@ -638,6 +724,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             searches[cell.key] = {"ratio": res["ratio"], "within_cap": res["within_cap"], "probes": res["probes"]}
             runs[cell.key]["ratio"] = res["runs"]
     for c in cells:
+        for p in pacers:
+            if taken(c, p):
+                old = earlier_cells[c.key]
+                runs[c.key][p] = [dict(m, reused=True) for m in old["runs"][p]]
+                if p == "ratio":
+                    ratios[c.key] = old["hindsight_ratio"]["ratio"]
+                    searches[c.key] = old["hindsight_ratio"]
+    for c in cells:
         for p in runs[c.key]:
             runs[c.key][p].sort(key=lambda m: m["seed"])
     agg = {c.key: {p: summarize_runs(rs) for p, rs in runs[c.key].items()} for c in cells}
@@ -647,13 +741,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if profile_hours > 0:
         ratio = ratios.get(pc.key)
         ptasks = []
+        old_profile = (earlier or {}).get("profile") or {}
+        by: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for p in pacers:
             if p == "ratio" and ratio is None:
+                continue
+            if p in kept and old_profile.get("hours") == profile_hours and p in old_profile.get("pacers", {}):
+                by[p] = [dict(m, reused=True) for m in old_profile["pacers"][p]["runs"]]
                 continue
             opts = {"ratio": ratio} if p == "ratio" else None
             ptasks.extend(("run", (pc, p, s, profile_hours, opts, "full")) for s in seeds)
         pdone = run_tasks(ptasks, a.jobs, f"{profile_hours:g}-hour day", cache)
-        by: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for _, args, (res, _) in pdone:
             by[args[1]].append(res)
         profile = {"cell": pc.label().strip() + (f", ratio {ratio:g}" if ratio else ""), "hours": profile_hours,
@@ -688,6 +786,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "abandon_target": TARGET, "cap": CAP, "ratio_ladder": RATIO_LADDER, "pacers": order,
         "missing_pacers": missing, "jobs": a.jobs, "wall_s": round(wall, 1), "python": platform.python_version(),
         "cpus": os.cpu_count(), "code_fingerprints": fingerprints, "reuse": a.reuse,
+        "baselines_from": ({"file": a.baselines_from, "commit": earlier["meta"].get("commit"), "pacers": kept,
+                            "fingerprints": earlier["meta"]["code_fingerprints"], "verified": verified}
+                           if earlier else None),
         "runs_reused": sum(1 for c in cells for rs in runs[c.key].values() for m in rs if m.get("reused")),
         "engine_truth_mismatches": mismatches,
         "engine_occupancy_mismatches": occ_mismatches, "engine_occupancy_excess_max": occ_excess, **git_state(),

@@ -29,6 +29,14 @@ MAX_CALL_S = 4 * 3600.0
 _RECENTLY_ENDED = 50_000
 
 
+def _ring_time(call: Call, out: list[float]) -> None:
+    """The seconds from the Originate to the answer of a call that needs an agent: the pacer
+    learns the day's answer times from these minutes before the calls end."""
+    r = call.record
+    if r.originate_at is not None and r.answer_at is not None:
+        out.append(r.answer_at - r.originate_at)
+
+
 @dataclass(slots=True)
 class Campaign:
     config: CampaignConfig
@@ -230,6 +238,7 @@ class Dialer:
                 wrap_sum += cfg.wrapup_s if a.wrapup_s is None else a.wrapup_s
         dialing = answered = waiting = live = with_bot = 0
         dialing_elapsed: list[float] = []
+        need_ring: list[float] = []  # ring times of the people waiting for or talking to an agent
         for c in self.calls.values():
             if c.record.campaign != cfg.name or not c.is_live:
                 continue
@@ -244,6 +253,9 @@ class Dialer:
                     answered_elapsed.append(now - c.record.answer_at)
             elif c.state in WAITING_FOR_AGENT:
                 waiting += 1
+                _ring_time(c, need_ring)
+            elif c.state is CallState.CONNECTED:
+                _ring_time(c, need_ring)
             elif c.state is CallState.BOT:
                 with_bot += 1
         return PacingView(
@@ -263,8 +275,10 @@ class Dialer:
             dialing_elapsed_s=tuple(dialing_elapsed),
             wrap_remaining_s=tuple(wrap_remaining),
             answered_elapsed_s=tuple(answered_elapsed),
+            need_ring_s=tuple(need_ring),
             wrapup_s=wrap_sum / members if members else cfg.wrapup_s,
             abandon_after_s=cfg.abandon_after_s,
+            ring_timeout_s=cfg.originate_timeout_s,
             calls_with_bot=with_bot,
             bot_capacity=cfg.bot_capacity if cfg.bot_first else None,
             escalation_rate=camp.stats.escalation_rate(cfg.escalation_rate_prior, cfg.escalation_prior_calls)

@@ -153,6 +153,22 @@ def test_calls_in_flight_complete_the_early_sample() -> None:
     assert est.p_need_given_answered_with(len(people) - 10, at=500.0) > est.p_need_given_answered
 
 
+def test_ring_times_of_people_on_the_phone_give_the_answer_curve_before_any_call_ends() -> None:
+    """With no person's call ended yet, the spread of pending_need has no shape to follow; the
+    ring times the engine reports for the people waiting or talking give it: the answer curve
+    and the need-time quantiles come from them, each counting once."""
+    est = Estimators(half_life_s=math.inf)
+    est.warm_start(outcome("busy", float(i), ring=1.0, n=i) for i in range(30))
+    rings = [3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0]
+    spread, _, dt = est.answer_tables(pending_need=len(rings), at=40.0)
+    assert spread[-1] == 0.0  # nothing to spread them over
+    live, surv, dt = est.answer_tables(pending_need=len(rings), at=40.0, pending_ring=rings)
+    assert live[-1] == pytest.approx(len(rings) / (30 + len(rings)), rel=1e-12)
+    assert live[int(3.0 / dt)] == 0.0 and live[int(7.5 / dt)] == pytest.approx(5 / 40, rel=1e-12)  # by 3 s, by 7.5 s
+    assert est.need_time_quantile(0.5) == 0.0  # no ended person: no quantile
+    assert est.need_time_quantile(0.5, rings, at=40.0) == pytest.approx(7.5, abs=dt)
+
+
 def test_censored_ringing_calls_raise_the_survival() -> None:
     est = Estimators(half_life_s=math.inf)
     est.warm_start(outcome("busy", float(i), ring=1.0, n=i) for i in range(50))

@@ -64,10 +64,56 @@ def test_warm_up_is_progressive() -> None:
     v = view(agents_ready=4, agents_on_call=6, calls_dialing=1, talk_elapsed_s=(5.0,) * 6)
     assert p.calls_to_place(v) == 3
     assert p.mode == "warmup"
-    for i, o in enumerate(history(n=60)):
+    for i, o in enumerate(history(n=20)):
         p.observe(replace(o, attempt_id=f"x{i}"))
-    assert not p.warmed_up()  # 60 calls: too few people and talks yet
-    assert p.calls_to_place(v) == 3
+    assert p.est.count_need < 10 and not p.warmed_up()  # 20 calls: too few people yet
+    assert p.calls_to_place(v) == 3 and p.mode == "warmup"
+
+
+def test_people_waiting_or_talking_count_as_seen() -> None:
+    """The people on the phone now tell the answer times minutes before their calls end: with
+    their ring times in the view, a morning's first dozen answers end the warm-up."""
+    p = PredictivePacer()
+    for i, o in enumerate(history(n=20)):
+        p.observe(replace(o, attempt_id=f"x{i}"))
+    seen = p.est.count_need
+    v = view(agents_ready=4, agents_on_call=6, calls_dialing=1, talk_elapsed_s=(5.0,) * 6,
+             need_ring_s=(3.0, 5.5, 7.0, 9.0, 4.0, 11.0))
+    assert p.people_seen(v) == seen + 6
+    assert p.people_seen(replace(v, need_ring_s=None)) == seen  # an engine that does not report them
+    assert p.warmed_up(v) == (seen + 6 >= p.warmup_need)
+
+
+def test_the_model_waits_until_the_answer_curve_covers_the_ring_time() -> None:
+    """Before any call has rung as long as the ring timeout allows, late answers are unseen and
+    the answer curve says the calls still ringing never will: the pacer stays progressive until
+    a call rang out, or the first calls went out a ring timeout ago."""
+    quick = [o for o in history(n=400) if o.disposition.value != "no_answer"]  # nobody rang out
+    assert max(o.answer_at - o.originate_at for o in quick if o.answer_at is not None) < 13.0
+
+    def fed() -> PredictivePacer:
+        p = PredictivePacer()
+        for i, o in enumerate(quick):
+            p.observe(replace(o, attempt_id=f"q{i}"))
+        assert p.est.count_need >= p.warmup_need and p.est.longest_ring_s < 13.0
+        return p
+
+    def at(t: float) -> PacingView:
+        return view(at=t, agents_ready=4, agents_on_call=6, calls_dialing=3, dialing_elapsed_s=(1.0, 2.0, 3.0),
+                    talk_elapsed_s=(60.0,) * 6, ring_timeout_s=30.0)
+
+    p = fed()
+    p.calls_to_place(at(10_000.0))
+    assert p.mode == "warmup"
+    p.calls_to_place(at(10_029.0))
+    assert p.mode == "warmup"
+    p.calls_to_place(at(10_030.0))  # the first calls seen dialling went out 30 s ago
+    assert p.mode != "warmup"
+    q = fed()  # a ring-out covers the whole curve at once
+    q.observe(outcome("no_answer", 9_900.0, n=999_999))
+    assert q.est.longest_ring_s >= 29.0
+    q.calls_to_place(at(10_000.0))
+    assert q.mode != "warmup"
 
 
 def test_warm_start_from_saved_state_skips_the_warm_up() -> None:
@@ -273,7 +319,13 @@ def test_in_the_engine_over_a_simulated_day() -> None:
     assert any(v.wrap_remaining_s for v in seen) and any(v.answered_elapsed_s for v in seen)
     assert all(0.0 <= x <= 10.0 + 1e-9 for v in seen for x in v.wrap_remaining_s)
     assert all(x >= 0.0 for v in seen for x in v.answered_elapsed_s)
-    assert all(v.wrapup_s == 10.0 and v.abandon_after_s == 2.0 for v in seen)
+    assert all(v.wrapup_s == 10.0 and v.abandon_after_s == 2.0 and v.ring_timeout_s == 30.0 for v in seen)
+    # the people waiting or talking, with their ring times (the scenario's: 2-12 s to a person,
+    # 2-4 s to a machine)
+    assert all(v.need_ring_s is not None and len(v.need_ring_s) == v.agents_on_call + v.calls_waiting
+               for v in seen)
+    assert any(v.need_ring_s for v in seen)
+    assert all(2.0 <= x <= 12.0 + 1e-9 for v in seen for x in v.need_ring_s or ())
     assert r.summary["abandon_rate"] <= 0.03
     assert r.summary["agent_occupancy"] > base.summary["agent_occupancy"]
     assert spy.mode == "model" and math.isfinite(spy.lam)

@@ -42,10 +42,15 @@ class PacingView:
     wrap_remaining_s: tuple[float, ...] = ()
     # Seconds since the answer of each call whose AMD verdict is still pending.
     answered_elapsed_s: tuple[float, ...] = ()
+    # Ring time (Originate to answer) of each call that needs an agent and has not ended: the
+    # people waiting or talking. None: the engine does not report them.
+    need_ring_s: tuple[float, ...] | None = None
     # The agents' wrap-up after each call (mean over the campaign's agents; None: unknown).
     wrapup_s: float | None = None
     # The legal threshold: a person answered and no agent within this many seconds.
     abandon_after_s: float = 2.0
+    # How long a call may ring before it counts as no answer (the Originate timeout).
+    ring_timeout_s: float | None = None
     # Bot-first campaigns: people talking to the bot now (escalated ones count in
     # calls_waiting), the bot's channel capacity (None: not a bot-first campaign), and the
     # campaign's estimated share of bot calls that escalate to an agent.

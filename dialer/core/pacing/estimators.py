@@ -365,6 +365,16 @@ class Estimators:
         return self.n_need_answered / self.n_answered if self.n_answered > 0 else 0.0
 
     @property
+    def longest_ring_s(self) -> float:
+        """The longest time an ended call stayed unanswered (to the answer grid): the answer
+        curve says nothing about calls that have rung longer."""
+        h = self.h_pre
+        for j in range(len(h) - 1, -1, -1):
+            if h[j] > 0.0:
+                return j * self.answer_dt
+        return 0.0
+
+    @property
     def amd_delay_s(self) -> float:
         return self.amd_sum / self.amd_n if self.amd_n > 0 else 0.0
 
@@ -387,7 +397,8 @@ class Estimators:
         return math.exp(mu + 0.5 * sigma * sigma)
 
     def answer_tables(
-        self, dialing_elapsed: Iterable[float] = (), pending_need: float = 0.0, at: float | None = None
+        self, dialing_elapsed: Iterable[float] = (), pending_need: float = 0.0, at: float | None = None,
+        pending_ring: Iterable[float] | None = None,
     ) -> tuple[list[float], list[float], float]:
         """(L, S, dt): L[j] = P(needs an agent and answered by j·dt), S[j] = P(still unanswered
         at j·dt), per dialled call, j = 0..answer_bins.
@@ -397,8 +408,9 @@ class Estimators:
         The calls still going on complete the sample, each weighing what an observation at `at`
         weighs: `dialing_elapsed` (the calls not answered yet, right-censored at their elapsed
         ring time) and `pending_need` (calls answered and known to need an agent, waiting or
-        talking: they are spread over the answer times of the calls that needed one). The
-        curves are then the Aalen-Johansen estimate of the two competing ends of ringing
+        talking: they are spread over the answer times of the calls that needed one, or, given
+        `pending_ring`, their own ring times, which also tell the answer times before any person's
+        call has ended). The curves are then the Aalen-Johansen estimate of the two competing ends of ringing
         (answered by someone needing an agent, anything else), grouped in answer_dt bins.
         """
         n = self.answer_bins
@@ -410,12 +422,21 @@ class Estimators:
         need_total = 0.0
         for x in need:
             need_total += x
-        extra = wc * pending_need if need_total > 0.0 else 0.0
-        if extra > 0.0:
-            for k in range(n + 1):
-                share = extra * need[k] / need_total
-                need[k] += share
-                pre[k] += share
+        extra = 0.0
+        if pending_ring is not None:
+            if wc > 0.0:
+                for r in pending_ring:
+                    j = self._answer_bin(r)
+                    need[j] += wc
+                    pre[j] += wc
+                    extra += wc
+        elif need_total > 0.0:
+            extra = wc * pending_need
+            if extra > 0.0:
+                for k in range(n + 1):
+                    share = extra * need[k] / need_total
+                    need[k] += share
+                    pre[k] += share
         cens = [0.0] * (n + 1)
         total = self.n_calls + extra
         if wc > 0.0:
@@ -528,20 +549,29 @@ class Estimators:
         frac = (a - level) / (a - b) if a > b else 1.0
         return (j - 1 + frac) * self.talk_dt
 
-    def need_time_quantile(self, u: float) -> float:
-        """The u-quantile (0 < u < 1) of the answer time of calls that need an agent."""
+    def need_time_quantile(self, u: float, pending_ring: Iterable[float] = (), at: float | None = None) -> float:
+        """The u-quantile (0 < u < 1) of the answer time of calls that need an agent (with the
+        ring times of such calls still going on, weighing what an observation at `at` weighs)."""
+        h = self.h_need
+        wc = 0.0
+        if at is not None and self._w.ref is not None:
+            wc = 2.0 ** min(self._w.exponent(at), _RESCALE_EXP)
+        if wc > 0.0:
+            h = list(h)
+            for r in pending_ring:
+                h[self._answer_bin(r)] += wc
         total = 0.0
-        for x in self.h_need:
+        for x in h:
             total += x
         if total <= 0:
             return 0.0
         target = u * total
         acc = 0.0
-        for j, x in enumerate(self.h_need):
+        for j, x in enumerate(h):
             if x > 0 and acc + x >= target:
                 return (j + (target - acc) / x) * self.answer_dt
             acc += x
-        return len(self.h_need) * self.answer_dt
+        return len(h) * self.answer_dt
 
     # --- legal figures ----------------------------------------------------------------------
 

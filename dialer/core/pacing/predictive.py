@@ -34,6 +34,7 @@ pacer timid for the rest of a short day. No wind-up: lambda does not rise while 
 lambda, limited the calls.
 Budget accounting on the legal counters (US: 30 days; UK: 24 h, AMD false positives counted):
     budget = guard × target × live answers - abandonments - calibrated in-flight forecast - reserve
+(live answers: the legal counter's, plus the people talking to an agent now)
 (the reserve, half an abandonment, is what keeps a 5-agent team, whose day allows about four,
 from spending its first one on credit; a whole one kept such teams progressive for the first
 40 minutes of a 10%-live list, behind the hindsight-best ratio)
@@ -54,11 +55,24 @@ Bot-first campaigns (`view.bot_capacity` set) are paced by `base.bot_first_calls
 the agents expected to take escalations from calls with a bot are not counted as ready.
 
 When it falls back to progressive (one call per ready agent not already covered by a call in
-flight): during warm-up (too few people and ended talks seen), when the budget is spent (plus
+flight): during warm-up, when the budget is spent (plus
 the calls under the recovery floor), and always as a floor (it never dials fewer calls than
 progressive would). An evidence cap keeps the calls in flight beyond one per ready agent within
 `evidence` × the people seen so far, so that a morning of 500 idle agents does not bet thousands
 of calls on a few dozen observations. It never exceeds `lines_free`.
+
+Warm-up: until `warmup_need` (10) people have been seen and the answer curve covers the ring
+time. People seen include those waiting or talking now, whose ring times the engine reports
+(`need_ring_s`): a person's call ends minutes after the answer, and waiting for 25 ended ones
+kept the first three minutes of every day progressive, while the first fill of an idle team
+left agents waiting on calls that were ringing out (at 25 agents, 40% live, the first five
+minutes at 81% against 95% after). The answer curve covers the ring time once a call has rung
+out, or the first calls went out a ring timeout ago: before that the late answers are unseen
+and the curve says the calls still ringing never will. Talks need no count of their own: the
+talk curve is a Kaplan-Meier of ended and running talks, which predicts no release past the
+longest talk seen, so thin data holds calls back rather than sending them.
+The budget counts the people talking to an agent now as the live answers they will be when
+their calls end (connected: they cannot be abandoned any more).
 """
 
 from __future__ import annotations
@@ -97,8 +111,10 @@ class PredictivePacer:
         calibration_prior: float = 4.0,
         calibration0: float = 1.5,
         calibration_half_life_s: float = 1800.0,
-        warmup_need: int = 25,
-        warmup_talks: int = 15,
+        warmup_need: int = 10,
+        warmup_talks: int = 0,
+        count_connected: bool = True,
+        warmup_s: float = 30.0,
         rebuild_s: float = 20.0,
         half_life_s: float = 3600.0,
         talk_model: str = "empirical",
@@ -143,6 +159,10 @@ class PredictivePacer:
         self._cal_at: float | None = None
         self.warmup_need = warmup_need
         self.warmup_talks = warmup_talks
+        self.count_connected = count_connected
+        self.warmup_s = warmup_s
+        self._first_dial_at: float | None = None
+        self._ring_covered = False
         self.rebuild_s = rebuild_s
         self.talk_model = talk_model
         self.legal_mode = legal_mode
@@ -209,13 +229,37 @@ class PredictivePacer:
         k = (self.realised + c) / (self.predicted + c / self.calibration0)
         return min(6.0, max(0.5, k))
 
-    def warmed_up(self) -> bool:
-        return self.est.count_need >= self.warmup_need and self.est.count_talk >= self.warmup_talks
+    def people_seen(self, view: PacingView | None = None) -> int:
+        """People who needed an agent so far: those whose calls ended, and those waiting or
+        talking whose ring times the engine reports in the view (known minutes before their
+        calls end)."""
+        pending = view.need_ring_s if view is not None else None
+        return self.est.count_need + (len(pending) if pending is not None else 0)
+
+    def warmed_up(self, view: PacingView | None = None) -> bool:
+        return self.people_seen(view) >= self.warmup_need and self.est.count_talk >= self.warmup_talks
+
+    def _covers_ring_time(self, view: PacingView) -> bool:
+        """Has the answer curve seen the whole time a call may ring? A call may answer until its
+        ring timeout; before the first calls have rung that long the late answers are unseen,
+        and the curve says the calls still ringing never will: at 100 agents the model, trusted
+        5 s into the day, dialled a burst that abandoned 83 people in a minute. Covered once an
+        ended call rang that long (a ring-out; or the history of a warm start), or the first
+        calls went out that long ago (a list where nobody lets it ring out)."""
+        timeout = view.ring_timeout_s if view.ring_timeout_s is not None else self.warmup_s
+        if self.est.longest_ring_s >= timeout - 1.0:
+            return True
+        if self._first_dial_at is None:
+            if view.calls_dialing > 0:
+                self._first_dial_at = view.at
+            return False
+        return view.at - self._first_dial_at >= timeout
 
     def _rebuild(self, view: PacingView) -> None:
         est = self.est
         pending = view.agents_on_call + view.calls_waiting  # answered, needing an agent, not ended
-        live, surv, adt = est.answer_tables(view.dialing_elapsed_s, pending, view.at)
+        ring = view.need_ring_s
+        live, surv, adt = est.answer_tables(view.dialing_elapsed_s, pending, view.at, ring)
         talk, tdt = est.talk_survival(self.talk_model, view.talk_elapsed_s, view.at)
         a = live[-1]
         amd = est.amd_delay_s
@@ -225,11 +269,11 @@ class PredictivePacer:
         q_new = []
         for k in range(kk):
             u = (k + 0.5) / kk
-            horizons.append(amd + est.need_time_quantile(u))
+            horizons.append(amd + est.need_time_quantile(u, ring or (), view.at))
             weight.append(a / kk)
             q_new.append(a * u)
         for u in self.far_quantiles:  # past the new calls: calls in flight answering late
-            horizons.append(amd + est.need_time_quantile(u))
+            horizons.append(amd + est.need_time_quantile(u, ring or (), view.at))
             weight.append(0.0)
             q_new.append(a * u)
         lag = est.agent_lag_s
@@ -275,7 +319,10 @@ class PredictivePacer:
             self.realised *= f
             self.predicted *= f
             self._cal_at = view.at
-        if est.count_need < self.warmup_need or est.count_talk < self.warmup_talks:
+        seen = self.people_seen(view)
+        if not self._ring_covered:
+            self._ring_covered = self._covers_ring_time(view)
+        if not self._ring_covered or seen < self.warmup_need or est.count_talk < self.warmup_talks:
             self.mode = "warmup"
             return progressive
         if self.model is None or (view.at - self._built_at >= self.rebuild_s and est.version != self._built_version):
@@ -288,13 +335,15 @@ class PredictivePacer:
         else:
             live_n, ab_n, _ = est.month.totals(view.at)
             live, abandoned = float(live_n), float(ab_n)
+        if self.count_connected:
+            live += view.agents_on_call
         kappa = self.calibration()
         budget = self.guard * tau * live - abandoned - kappa * self.last_e0 - self.reserve
         # evidence cap: the estimates come from a finite sample, and a burst of calls bets on
         # them all at once (with 20% error on the answer rate, 2,000 calls are 50 people too
         # many): the calls in flight beyond one per ready agent stay within a multiple of the
         # people seen so far
-        evidence = ready + int(self.evidence * est.count_need) - committed
+        evidence = ready + int(self.evidence * seen) - committed
         n_max = int(self.max_in_flight_per_agent * view.agents_logged_in) - committed
         if view.lines_free < n_max:
             n_max = view.lines_free
