@@ -165,6 +165,8 @@ def test_ring_times_of_people_on_the_phone_give_the_answer_curve_before_any_call
     live, surv, dt = est.answer_tables(pending_need=len(rings), at=40.0, pending_ring=rings)
     assert live[-1] == pytest.approx(len(rings) / (30 + len(rings)), rel=1e-12)
     assert live[int(3.0 / dt)] == 0.0 and live[int(7.5 / dt)] == pytest.approx(5 / 40, rel=1e-12)  # by 3 s, by 7.5 s
+    assert surv[int(2.0 / dt)] == pytest.approx(10 / 40, rel=1e-12)  # the busy ones ended at 1 s
+    assert surv[int(12.5 / dt)] == 0.0  # and the last person answered at 12 s
     assert est.need_time_quantile(0.5) == 0.0  # no ended person: no quantile
     assert est.need_time_quantile(0.5, rings, at=40.0) == pytest.approx(7.5, abs=dt)
 
