@@ -103,6 +103,7 @@ def test_the_model_waits_until_the_answer_curve_covers_the_ring_time() -> None:
                     talk_elapsed_s=(60.0,) * 6, ring_timeout_s=30.0)
 
     p = fed()
+    assert not p.warmed_up(at(10_000.0))
     p.calls_to_place(at(10_000.0))
     assert p.mode == "warmup"
     p.calls_to_place(at(10_029.0))
@@ -111,7 +112,7 @@ def test_the_model_waits_until_the_answer_curve_covers_the_ring_time() -> None:
     assert p.mode != "warmup"
     q = fed()  # a ring-out covers the whole curve at once
     q.observe(outcome("no_answer", 9_900.0, n=999_999))
-    assert q.est.longest_ring_s >= 29.0
+    assert q.est.longest_ring_s >= 29.0 and q.warmed_up(at(10_000.0))
     q.calls_to_place(at(10_000.0))
     assert q.mode != "warmup"
 

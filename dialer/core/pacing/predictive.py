@@ -237,7 +237,11 @@ class PredictivePacer:
         return self.est.count_need + (len(pending) if pending is not None else 0)
 
     def warmed_up(self, view: PacingView | None = None) -> bool:
-        return self.people_seen(view) >= self.warmup_need and self.est.count_talk >= self.warmup_talks
+        """The warm-up's conditions as `calls_to_place` checks them (the ring time covered by a
+        ring-out or, already, by the first calls' age; enough people and talks seen)."""
+        timeout = view.ring_timeout_s if view is not None and view.ring_timeout_s is not None else self.warmup_s
+        covered = self._ring_covered or self.est.longest_ring_s >= timeout - 1.0
+        return covered and self.people_seen(view) >= self.warmup_need and self.est.count_talk >= self.warmup_talks
 
     def _covers_ring_time(self, view: PacingView) -> bool:
         """Has the answer curve seen the whole time a call may ring? A call may answer until its
