@@ -258,6 +258,13 @@ class Estimators:
 
     # --- feeding ----------------------------------------------------------------------------
 
+    def _weight_now(self, at: float | None) -> float:
+        """The weight an observation at `at` would carry (0 before any observation, or without a
+        time): what the calls still going on weigh when they complete a sample."""
+        if at is None or self._w.ref is None:
+            return 0.0
+        return 2.0 ** min(self._w.exponent(at), _RESCALE_EXP)
+
     def _weight(self, at: float) -> float:
         x = self._w.exponent(at)
         if x > _RESCALE_EXP:
@@ -409,14 +416,13 @@ class Estimators:
         weighs: `dialing_elapsed` (the calls not answered yet, right-censored at their elapsed
         ring time) and `pending_need` (calls answered and known to need an agent, waiting or
         talking: they are spread over the answer times of the calls that needed one, or, given
-        `pending_ring`, their own ring times, which also tell the answer times before any person's
-        call has ended). The curves are then the Aalen-Johansen estimate of the two competing ends of ringing
-        (answered by someone needing an agent, anything else), grouped in answer_dt bins.
+        `pending_ring`, their own ring times, which also tell the answer times before any
+        person's call has ended). The curves are then the Aalen-Johansen estimate of the two
+        competing ends of ringing (answered by someone needing an agent, anything else), grouped
+        in answer_dt bins.
         """
         n = self.answer_bins
-        wc = 0.0
-        if at is not None and self._w.ref is not None:
-            wc = 2.0 ** min(self._w.exponent(at), _RESCALE_EXP)
+        wc = self._weight_now(at)
         need = list(self.h_need)
         pre = list(self.h_pre)
         need_total = 0.0
@@ -463,9 +469,7 @@ class Estimators:
 
     def p_need_given_answered_with(self, pending_need: float = 0.0, at: float | None = None) -> float:
         """P(needs an agent | answered), counting `pending_need` answered calls still going on."""
-        wc = 0.0
-        if at is not None and self._w.ref is not None:
-            wc = 2.0 ** min(self._w.exponent(at), _RESCALE_EXP)
+        wc = self._weight_now(at)
         num = self.n_need_answered + wc * pending_need
         den = self.n_answered + wc * pending_need
         return num / den if den > 0 else 0.0
@@ -500,10 +504,7 @@ class Estimators:
     def _kaplan_meier(self, censored: Iterable[float], at: float | None) -> list[float]:
         n = self.talk_bins
         cens = [0.0] * (n + 1)
-        wc = 0.0
-        if at is not None and self._w.ref is not None:
-            x = self._w.exponent(at)
-            wc = 2.0 ** min(x, _RESCALE_EXP)
+        wc = self._weight_now(at)
         total = 0.0
         if wc > 0.0:
             for e in censored:
@@ -552,10 +553,14 @@ class Estimators:
     def need_time_quantile(self, u: float, pending_ring: Iterable[float] = (), at: float | None = None) -> float:
         """The u-quantile (0 < u < 1) of the answer time of calls that need an agent (with the
         ring times of such calls still going on, weighing what an observation at `at` weighs)."""
+        return self.need_time_quantiles((u,), pending_ring, at)[0]
+
+    def need_time_quantiles(
+        self, us: Iterable[float], pending_ring: Iterable[float] = (), at: float | None = None
+    ) -> list[float]:
+        """`need_time_quantile` for several u, from one pass over the histogram."""
         h = self.h_need
-        wc = 0.0
-        if at is not None and self._w.ref is not None:
-            wc = 2.0 ** min(self._w.exponent(at), _RESCALE_EXP)
+        wc = self._weight_now(at)
         if wc > 0.0:
             h = list(h)
             for r in pending_ring:
@@ -563,6 +568,9 @@ class Estimators:
         total = 0.0
         for x in h:
             total += x
+        return [self._quantile(h, total, u) for u in us]
+
+    def _quantile(self, h: list[float], total: float, u: float) -> float:
         if total <= 0:
             return 0.0
         target = u * total

@@ -268,18 +268,11 @@ class PredictivePacer:
         a = live[-1]
         amd = est.amd_delay_s
         kk = self.n_horizons or self.strata_for(view.agents_logged_in)
-        horizons = []
-        weight = []
-        q_new = []
-        for k in range(kk):
-            u = (k + 0.5) / kk
-            horizons.append(amd + est.need_time_quantile(u, ring or (), view.at))
-            weight.append(a / kk)
-            q_new.append(a * u)
-        for u in self.far_quantiles:  # past the new calls: calls in flight answering late
-            horizons.append(amd + est.need_time_quantile(u, ring or (), view.at))
-            weight.append(0.0)
-            q_new.append(a * u)
+        # the strata of the new calls, then past them: calls in flight answering late
+        us = [(k + 0.5) / kk for k in range(kk)] + list(self.far_quantiles)
+        horizons = [amd + t for t in est.need_time_quantiles(us, ring or (), view.at)]
+        weight = [a / kk] * kk + [0.0] * len(self.far_quantiles)
+        q_new = [a * u for u in us]
         lag = est.agent_lag_s
         threshold = view.abandon_after_s
         grace = max(0.0, threshold - lag)
